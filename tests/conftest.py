@@ -1,0 +1,5 @@
+"""Make tests/helpers importable as `helpers` from every test directory."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))

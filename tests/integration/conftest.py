@@ -1,0 +1,37 @@
+"""Session-wide real services for the integration tests (see services.py)."""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import services  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def ollama_server():
+    """A real `ollama serve` on a free loopback port with the tiny gemma3 model created as `tiny`."""
+    reason = services.ollama_available()
+    if reason:
+        pytest.skip(reason)
+    workdir = tempfile.mkdtemp(prefix="ailab-ollama-")
+    svc = services.start_ollama(workdir)
+    svc.create_tiny("tiny")
+    yield svc
+    svc.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL cluster on a free loopback port (superuser postgres, scram-sha-256)."""
+    reason = services.postgres_available()
+    if reason:
+        pytest.skip(reason)
+    workdir = tempfile.mkdtemp(prefix="ailab-pg-")
+    os.chmod(workdir, 0o755)
+    svc = services.start_postgres(workdir)
+    yield svc
+    svc.close()
