@@ -42,19 +42,19 @@ def run_playbook(plays: list | str, extravars: dict | None = None, check: bool =
         if check:
             cmd.append("--check")
         cmd += extra_args or []
-        return subprocess.run(cmd, env=ansible_env(), capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(cmd, env=ansible_env(), capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def validate_manifests(*paths: str) -> subprocess.CompletedProcess:
     """Strict offline schema validation (scripts/validate-manifests)."""
     return subprocess.run([os.path.join(ROOT, "scripts", "validate-manifests"), *paths],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
 
 
 def load_manifests(directory: str) -> list[dict]:
     """Every object of every *.yaml under directory, in file order."""
     objs = []
-    for dirpath, _, files in sorted(os.walk(directory)):
+    for dirpath, _dirs, files in sorted(os.walk(directory)):
         for name in sorted(files):
             if name.endswith((".yaml", ".yml")):
                 with open(os.path.join(dirpath, name)) as f:

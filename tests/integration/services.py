@@ -179,7 +179,7 @@ def start_postgres(workdir: str, password: str = "test-superuser-pw") -> Postgre
     try:
         wait_for(lambda: socket.create_connection(("127.0.0.1", port), 1).close() is None
                  and subprocess.run([f"{bindir}/pg_isready", "-h", "127.0.0.1", "-p", str(port)],
-                                    capture_output=True).returncode == 0, 60, "postgres", proc, log)
+                                    capture_output=True, check=False).returncode == 0, 60, "postgres", proc, log)
     except Exception:
         svc.close()
         raise

@@ -1,0 +1,618 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ailab.stack maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: health_gate
+short_description: Wait until every platform health check passes, or fail with a report
+version_added: 0.1.0
+description:
+  - Runs a list of named checks (HTTP, TLS certificate, TCP, PostgreSQL, Ollama, Open WebUI,
+    Prometheus, Kubernetes rollout) and retries the ones that fail, with backoff, until all pass
+    or O(deadline) seconds have gone by.
+  - When a check still fails at the deadline the task fails, and C(msg) holds one table of every
+    check with its result, number of attempts, how long it was tried and its last error.
+  - The checks only read. PostgreSQL queries run in a read-only transaction. The module never
+    reports C(changed) and runs the same way in check mode.
+  - Passwords, tokens, header values, the password of a URL's userinfo, sensitive query
+    parameters and the password of a DSN never appear in the report or the result.
+author: ailab.stack maintainers (@ailab-stack)
+requirements:
+  - C(jmespath) for O(checks[].http.json_query).
+  - C(psycopg2) for O(checks[].postgres).
+  - C(kubernetes) for O(checks[].k8s_rollout).
+attributes:
+  check_mode:
+    support: full
+    details: This action does not modify state.
+    description: Can run in check_mode and return changed status prediction without modifying target.
+  diff_mode:
+    support: N/A
+    details: This action does not modify state.
+    description: Will return details on what has changed (or possibly needs changing in diff_mode), when in diff mode.
+notes:
+  - The C(ailab.stack.attributes) doc fragment did not exist when this module was written, so
+    the attributes are described inline.
+options:
+  checks:
+    description:
+      - The checks. Each one has a unique O(checks[].name) and exactly one check type key.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Name shown in the report, unique within the gate.
+        type: str
+        required: true
+      http:
+        description: An HTTP(S) request must answer with an expected status and body.
+        type: dict
+        suboptions:
+          url:
+            description: URL to request. A password in its userinfo is sent as basic auth and masked.
+            type: str
+            required: true
+          method:
+            description: HTTP method.
+            type: str
+            default: GET
+            choices: [GET, HEAD, POST, OPTIONS]
+          headers:
+            description: Request headers. Their values are treated as secrets.
+            type: dict
+          body:
+            description: Request body; a dict or list is sent as JSON.
+            type: raw
+          status_code:
+            description: Accepted status codes.
+            type: list
+            elements: int
+            default: [200]
+          body_contains:
+            description: Text the body must contain.
+            type: str
+          json_query:
+            description:
+              - JMESPath expression evaluated on the JSON body. Without O(checks[].http.json_expect)
+                the result must be true (non-empty, non-zero, not false/null).
+            type: str
+          json_expect:
+            description: Value the O(checks[].http.json_query) result must equal.
+            type: raw
+          validate_certs:
+            description: Verify the server certificate for C(https) URLs.
+            type: bool
+            default: true
+          ca_path:
+            description: PEM file of CA certificates to trust instead of the system store.
+            type: path
+          timeout:
+            description: Seconds each attempt may take.
+            type: int
+            default: 10
+      tls:
+        description:
+          - The TLS certificate served on O(checks[].tls.host):O(checks[].tls.port) must be trusted,
+            valid for O(checks[].tls.server_name), optionally from a given issuer, and expire in more
+            than O(checks[].tls.min_days) days.
+        type: dict
+        suboptions:
+          host:
+            description: Host name or address to connect to.
+            type: str
+            required: true
+          port:
+            description: TCP port.
+            type: int
+            default: 443
+          server_name:
+            description: Name sent as SNI and checked against the certificate. Defaults to O(checks[].tls.host).
+            type: str
+          ca_path:
+            description: PEM file of CA certificates to trust instead of the system store.
+            type: path
+          issuer:
+            description: Text the issuer (formatted C(CN=..., O=...)) must contain.
+            type: str
+          min_days:
+            description: Minimum number of days before the certificate expires.
+            type: int
+            default: 14
+          timeout:
+            description: Seconds each attempt may take.
+            type: int
+            default: 10
+      tcp:
+        description: A TCP port must accept connections.
+        type: dict
+        suboptions:
+          host:
+            description: Host name or address.
+            type: str
+            required: true
+          port:
+            description: TCP port.
+            type: int
+            required: true
+          timeout:
+            description: Seconds each attempt may take.
+            type: int
+            default: 5
+      postgres:
+        description:
+          - Connect to PostgreSQL and run O(checks[].postgres.query) in a read-only transaction.
+          - Give either O(checks[].postgres.dsn) or the separate connection options.
+        type: dict
+        suboptions:
+          dsn:
+            description: libpq connection string or URI. Its password is masked.
+            type: str
+          host:
+            description: Host name, address or socket directory.
+            type: str
+            default: 127.0.0.1
+          port:
+            description: Port.
+            type: int
+            default: 5432
+          user:
+            description: User name.
+            type: str
+            default: postgres
+          password:
+            description: Password.
+            type: str
+          dbname:
+            description: Database.
+            type: str
+            default: postgres
+          sslmode:
+            description: libpq C(sslmode).
+            type: str
+            choices: [disable, allow, prefer, require, verify-ca, verify-full]
+          query:
+            description: Query to run.
+            type: str
+            default: SELECT 1
+          expect:
+            description: Text the first column of the first row must equal (compared as a string).
+            type: str
+          timeout:
+            description: Seconds for connecting and for the query.
+            type: int
+            default: 10
+      ollama:
+        description:
+          - The Ollama API answers; optionally O(checks[].ollama.model) is present (C(/api/tags)),
+            loaded (C(/api/ps)), and answers O(checks[].ollama.prompt) (C(/api/generate)) within
+            O(checks[].ollama.timeout) seconds.
+        type: dict
+        suboptions:
+          url:
+            description: Base URL of the Ollama API.
+            type: str
+            default: http://127.0.0.1:11434
+          model:
+            description: Model that must be present. C(:latest) is added when no tag is given.
+            type: str
+          loaded:
+            description: The model must also be loaded in memory.
+            type: bool
+            default: false
+          prompt:
+            description: When set, a completion of this prompt must answer.
+            type: str
+          num_predict:
+            description: Maximum number of tokens to generate for O(checks[].ollama.prompt).
+            type: int
+            default: 8
+          headers:
+            description: Request headers (for an authenticating proxy). Their values are treated as secrets.
+            type: dict
+          validate_certs:
+            description: Verify the server certificate for C(https) URLs.
+            type: bool
+            default: true
+          ca_path:
+            description: PEM file of CA certificates to trust.
+            type: path
+          timeout:
+            description: Seconds each request may take (including the completion).
+            type: int
+            default: 60
+      openwebui:
+        description:
+          - Open WebUI answers C(/health) and C(/health/db); with O(checks[].openwebui.email) the
+            admin signs in, and with O(checks[].openwebui.model) a chat completion through Open WebUI answers.
+        type: dict
+        suboptions:
+          url:
+            description: Base URL of Open WebUI.
+            type: str
+            default: http://127.0.0.1:8080
+          check_db:
+            description: Also require C(/health/db).
+            type: bool
+            default: true
+          email:
+            description: Admin e-mail to sign in with.
+            type: str
+          password:
+            description: Admin password.
+            type: str
+          model:
+            description: Model for a chat completion through C(/api/chat/completions) (needs O(checks[].openwebui.email)).
+            type: str
+          prompt:
+            description: Prompt of that chat completion.
+            type: str
+            default: Reply with the single word OK.
+          validate_certs:
+            description: Verify the server certificate for C(https) URLs.
+            type: bool
+            default: true
+          ca_path:
+            description: PEM file of CA certificates to trust.
+            type: path
+          timeout:
+            description: Seconds each request may take (including the completion).
+            type: int
+            default: 60
+      prometheus:
+        description:
+          - Prometheus answers; O(checks[].prometheus.query) returns at least one series and every
+            active target of O(checks[].prometheus.job) is up. With neither, C(/-/ready) must answer 200.
+        type: dict
+        suboptions:
+          url:
+            description: Base URL of Prometheus.
+            type: str
+            default: http://127.0.0.1:9090
+          query:
+            description: PromQL instant query that must return a non-empty result.
+            type: str
+          job:
+            description: Scrape job whose active targets must all be up (at least one).
+            type: str
+          headers:
+            description: Request headers. Their values are treated as secrets.
+            type: dict
+          validate_certs:
+            description: Verify the server certificate for C(https) URLs.
+            type: bool
+            default: true
+          ca_path:
+            description: PEM file of CA certificates to trust.
+            type: path
+          timeout:
+            description: Seconds each request may take.
+            type: int
+            default: 10
+      k8s_rollout:
+        description:
+          - A Deployment, StatefulSet or DaemonSet has finished rolling out, with the same rules as
+            C(kubectl rollout status), read with the C(kubernetes) Python client.
+        type: dict
+        suboptions:
+          kind:
+            description: Kind of the workload.
+            type: str
+            required: true
+            choices: [Deployment, StatefulSet, DaemonSet]
+          name:
+            description: Name of the workload.
+            type: str
+            required: true
+          namespace:
+            description: Namespace of the workload.
+            type: str
+            default: default
+          kubeconfig:
+            description: Kubeconfig file. Without it (and O(checks[].k8s_rollout.context)) the in-cluster
+              config, then C(KUBECONFIG) or C(~/.kube/config), is used.
+            type: path
+          context:
+            description: Kubeconfig context.
+            type: str
+          timeout:
+            description: Seconds each API request may take.
+            type: int
+            default: 10
+  deadline:
+    description: Seconds to keep retrying failed checks. C(0) tries each check once.
+    type: int
+    default: 300
+  interval:
+    description: Seconds to wait before the second round of attempts.
+    type: float
+    default: 2
+  backoff:
+    description: Factor applied to the wait after each round.
+    type: float
+    default: 1.5
+  max_interval:
+    description: Longest wait between two rounds, in seconds.
+    type: float
+    default: 30
+seealso:
+  - name: ailab.stack.verify role
+    description: Builds the checks of each platform stage from the other roles' variables.
+    link: https://example.invalid/ailab/stack/docs/roles/verify.md
+"""
+
+EXAMPLES = r"""
+- name: Ollama answers before Open WebUI is deployed
+  ailab.stack.health_gate:
+    deadline: 120
+    checks:
+      - name: Ollama answers
+        ollama:
+          url: http://127.0.0.1:11434
+          model: llama3.1:8b
+          prompt: Say OK.
+          timeout: 60
+
+- name: Whole platform
+  ailab.stack.health_gate:
+    checks:
+      - name: Open WebUI over HTTPS
+        http:
+          url: "https://{{ ailab_ingress_host }}/health"
+          json_query: status
+          ca_path: /etc/ssl/certs/internal-ca.pem
+      - name: Certificate
+        tls:
+          host: "{{ ailab_ingress_host }}"
+          issuer: Let's Encrypt
+          min_days: 20
+      - name: PostgreSQL
+        postgres:
+          user: openwebui
+          password: "{{ openwebui_db_password }}"
+          dbname: openwebui
+          query: SELECT count(*) > 0 FROM "user"
+          expect: "True"
+      - name: Admin signs in and chats
+        openwebui:
+          url: http://127.0.0.1:8080
+          email: "{{ openwebui_admin_email }}"
+          password: "{{ openwebui_admin_password }}"
+          model: llama3.1:8b
+      - name: Node exporters up
+        prometheus:
+          job: node
+      - name: Open WebUI rolled out
+        k8s_rollout:
+          kind: Deployment
+          name: open-webui
+          namespace: ailab
+          kubeconfig: "{{ ailab_kubeconfig }}"
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+msg:
+  description: A summary; on failure the summary and a table of every check.
+  returned: always
+  type: str
+  sample: |-
+    health_gate: 1 of 2 checks failed (deadline 30s)
+    NAME          TYPE  RESULT  TRIES  SECONDS  LAST ERROR / DETAIL
+    ------------------------------------------------------------------
+    web           http  ok          1      0.0  HTTP 200
+    database      tcp   FAILED      6     30.0  cannot connect to 127.0.0.1:5432: Connection refused
+report:
+  description: One entry per check, in the given order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Name of the check.
+      returned: always
+      type: str
+      sample: Ollama answers
+    type:
+      description: Check type.
+      returned: always
+      type: str
+      sample: ollama
+    ok:
+      description: Whether the check passed.
+      returned: always
+      type: bool
+      sample: true
+    attempts:
+      description: How many times the check ran.
+      returned: always
+      type: int
+      sample: 3
+    seconds:
+      description: Seconds from the start of the gate to the end of the check's last attempt.
+      returned: always
+      type: float
+      sample: 4.2
+    last_error:
+      description: Reason of the last failed attempt (masked), empty when the check passed.
+      returned: always
+      type: str
+      sample: "model tiny:latest not present on http://127.0.0.1:11434 (have: none)"
+    detail:
+      description: What the passing attempt saw, empty when the check failed.
+      returned: always
+      type: str
+      sample: "tiny:latest present, answered 'OK'"
+  sample:
+    - {name: web, type: http, ok: true, attempts: 1, seconds: 0.0, last_error: "", detail: HTTP 200}
+failed_checks:
+  description: Names of the checks that did not pass.
+  returned: always
+  type: list
+  elements: str
+  sample: [database]
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.ailab.stack.plugins.module_utils import _health
+
+CHECK_TYPES = ("http", "tls", "tcp", "postgres", "ollama", "openwebui", "prometheus", "k8s_rollout")
+HTTP_TLS_OPTIONS = {
+    "validate_certs": {"type": "bool", "default": True},
+    "ca_path": {"type": "path"},
+}
+HEADERS = {"headers": {"type": "dict", "no_log": True}}
+
+CHECK_SPECS = {
+    "http": dict(
+        url={"type": "str", "required": True},
+        method={"type": "str", "default": "GET", "choices": ["GET", "HEAD", "POST", "OPTIONS"]},
+        body={"type": "raw"},
+        status_code={"type": "list", "elements": "int", "default": [200]},
+        body_contains={"type": "str"},
+        json_query={"type": "str"},
+        json_expect={"type": "raw"},
+        timeout={"type": "int", "default": 10},
+        **HEADERS, **HTTP_TLS_OPTIONS),
+    "tls": dict(
+        host={"type": "str", "required": True},
+        port={"type": "int", "default": 443},
+        server_name={"type": "str"},
+        ca_path={"type": "path"},
+        issuer={"type": "str"},
+        min_days={"type": "int", "default": 14},
+        timeout={"type": "int", "default": 10}),
+    "tcp": dict(
+        host={"type": "str", "required": True},
+        port={"type": "int", "required": True},
+        timeout={"type": "int", "default": 5}),
+    "postgres": dict(
+        dsn={"type": "str", "no_log": True},
+        host={"type": "str", "default": "127.0.0.1"},
+        port={"type": "int", "default": 5432},
+        user={"type": "str", "default": "postgres"},
+        password={"type": "str", "no_log": True},
+        dbname={"type": "str", "default": "postgres"},
+        sslmode={"type": "str", "choices": ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]},
+        query={"type": "str", "default": "SELECT 1"},
+        expect={"type": "str"},
+        timeout={"type": "int", "default": 10}),
+    "ollama": dict(
+        url={"type": "str", "default": "http://127.0.0.1:11434"},
+        model={"type": "str"},
+        loaded={"type": "bool", "default": False},
+        prompt={"type": "str"},
+        num_predict={"type": "int", "default": 8},
+        timeout={"type": "int", "default": 60},
+        **HEADERS, **HTTP_TLS_OPTIONS),
+    "openwebui": dict(
+        url={"type": "str", "default": "http://127.0.0.1:8080"},
+        check_db={"type": "bool", "default": True},
+        email={"type": "str"},
+        password={"type": "str", "no_log": True},
+        model={"type": "str"},
+        prompt={"type": "str", "default": "Reply with the single word OK."},
+        timeout={"type": "int", "default": 60},
+        **HTTP_TLS_OPTIONS),
+    "prometheus": dict(
+        url={"type": "str", "default": "http://127.0.0.1:9090"},
+        query={"type": "str"},
+        job={"type": "str"},
+        timeout={"type": "int", "default": 10},
+        **HEADERS, **HTTP_TLS_OPTIONS),
+    "k8s_rollout": dict(
+        kind={"type": "str", "required": True, "choices": ["Deployment", "StatefulSet", "DaemonSet"]},
+        name={"type": "str", "required": True},
+        namespace={"type": "str", "default": "default"},
+        kubeconfig={"type": "path"},
+        context={"type": "str"},
+        timeout={"type": "int", "default": 10}),
+}
+CHECK_RULES = {
+    "ollama": {"required_if": [("loaded", True, ["model"])], "required_by": {"prompt": "model"}},
+    "openwebui": {"required_together": [["email", "password"]], "required_by": {"model": "email"}},
+}
+
+
+def argument_spec() -> dict:
+    check_options = {"name": {"type": "str", "required": True}}
+    for kind, options in CHECK_SPECS.items():
+        check_options[kind] = {"type": "dict", "options": options, **CHECK_RULES.get(kind, {})}
+    return dict(
+        checks=dict(type="list", elements="dict", required=True, options=check_options,
+                    mutually_exclusive=[CHECK_TYPES], required_one_of=[CHECK_TYPES]),
+        deadline=dict(type="int", default=300),
+        interval=dict(type="float", default=2),
+        backoff=dict(type="float", default=1.5),
+        max_interval=dict(type="float", default=30),
+    )
+
+
+def build_checks(params: dict) -> list:
+    return [_health.Check(item["name"], kind, item[kind])
+            for item in params["checks"] for kind in CHECK_TYPES if item.get(kind) is not None]
+
+
+def secrets_of(checks: list) -> list:
+    """Every secret value in the checks' options, to mask in errors and results."""
+    found = []
+    for check in checks:
+        spec = check.spec
+        found += [str(v) for v in (spec.get("headers") or {}).values()]
+        found += [spec[k] for k in ("password",) if spec.get(k)]
+        if spec.get("url"):
+            found += _health.url_secrets(spec["url"])
+        if spec.get("dsn"):
+            found += _health.dsn_secrets(spec["dsn"])
+    return [s for s in found if s]
+
+
+def check_args(module: AnsibleModule, checks: list) -> None:
+    names = [c.name for c in checks]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        module.fail_json(msg=f"checks: names must be unique, repeated: {', '.join(dupes)}")
+    for name in ("deadline", "interval", "max_interval"):
+        if module.params[name] < 0:
+            module.fail_json(msg=f"{name} must be 0 or more, got {module.params[name]}")
+    if module.params["backoff"] < 1:
+        module.fail_json(msg=f"backoff must be 1 or more, got {module.params['backoff']}")
+    kinds = {c.type for c in checks}
+    if "postgres" in kinds and not _health.HAS_PSYCOPG2:
+        module.fail_json(msg=missing_required_lib("psycopg2"))
+    if any(c.spec.get("json_query") for c in checks if c.type == "http") and not _health.HAS_JMESPATH:
+        module.fail_json(msg=missing_required_lib("jmespath"))
+    if "k8s_rollout" in kinds:
+        try:
+            import kubernetes  # noqa: F401 pylint: disable=unused-import
+        except ImportError:
+            module.fail_json(msg=missing_required_lib("kubernetes"), exception=traceback.format_exc())
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    checks = build_checks(module.params)
+    check_args(module, checks)
+    secrets = secrets_of(checks)
+    module.no_log_values.update(secrets)  # masks them in every returned value, as no_log does
+
+    p = module.params
+    passed = _health.run_gate(checks, p["deadline"], p["interval"], p["backoff"], p["max_interval"], secrets)
+    module.no_log_values.update(secrets)  # plus what the checks learned (session tokens)
+    failed = [c.name for c in checks if not c.ok]
+    report = [c.report() for c in checks]
+    if passed:
+        module.exit_json(changed=False, msg=f"health_gate: all {len(checks)} checks passed",
+                         report=report, failed_checks=[])
+    msg = (f"health_gate: {len(failed)} of {len(checks)} checks failed (deadline {p['deadline']}s)\n"
+           + _health.format_table(checks))
+    module.fail_json(msg=msg, changed=False, report=report, failed_checks=failed)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""health_gate module: argument rules, result shape, the failure report and masking.
+
+The checks run for real against loopback sockets (an open listener, a closed port); the
+per-service checks are tested in tests/unit/plugins/module_utils/test__health.py and, against
+real servers, in tests/integration/test_health_gate*.py.
+"""
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+
+from ansible_collections.ailab.stack.plugins.module_utils import _health
+from ansible_collections.ailab.stack.plugins.modules import health_gate
+from ansible_collections.ailab.stack.tests.unit.plugins.modules.utils import (
+    AnsibleExitJson, AnsibleFailJson, patch_exit_fail, set_module_args)
+
+
+@pytest.fixture(autouse=True)
+def patch_ansible_module(monkeypatch):
+    patch_exit_fail(monkeypatch)
+
+
+@pytest.fixture
+def listener():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)
+        yield s.getsockname()[1]
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(args: dict):
+    """Run the module; returns ('exit'|'fail', result)."""
+    with set_module_args(args):
+        try:
+            health_gate.main()
+        except AnsibleExitJson as e:
+            return "exit", e.args[0]
+        except AnsibleFailJson as e:
+            return "fail", e.args[0]
+    raise AssertionError("the module returned without exit_json/fail_json")
+
+
+def test_all_pass_reports_every_check_and_never_changes(listener):
+    how, result = run({"deadline": 0, "checks": [
+        {"name": "port", "tcp": {"host": "127.0.0.1", "port": listener}},
+        {"name": "port again", "tcp": {"host": "127.0.0.1", "port": listener, "timeout": 2}},
+    ]})
+    assert how == "exit"
+    assert result["changed"] is False
+    assert result["msg"] == "health_gate: all 2 checks passed"
+    assert result["failed_checks"] == []
+    assert [(r["name"], r["type"], r["ok"], r["attempts"], r["last_error"]) for r in result["report"]] == [
+        ("port", "tcp", True, 1, ""), ("port again", "tcp", True, 1, "")]
+
+
+def test_check_mode_runs_the_checks(listener):
+    port = closed_port()
+    how, result = run({"_ansible_check_mode": True, "deadline": 0, "checks": [
+        {"name": "open", "tcp": {"host": "127.0.0.1", "port": listener}},
+        {"name": "closed", "tcp": {"host": "127.0.0.1", "port": port}},
+    ]})
+    assert how == "fail" and result["changed"] is False
+    assert result["failed_checks"] == ["closed"]
+
+
+def test_failure_report_table_and_masking():
+    port = closed_port()
+    how, result = run({"deadline": 1, "interval": 0.2, "checks": [
+        {"name": "web", "http": {"url": f"http://admin:pa55word@127.0.0.1:{port}/health?token=t0ken-value",
+                                 "headers": {"Authorization": "Bearer bearer-secret"}}},
+        {"name": "db", "postgres": {"dsn": f"host=127.0.0.1 port={port} user=app password=dsn-secret",
+                                    "timeout": 1}},
+        {"name": "pg", "postgres": {"port": port, "password": "pg-secret", "timeout": 1}},
+    ]})
+    assert how == "fail"
+    assert result["failed_checks"] == ["web", "db", "pg"]
+    lines = result["msg"].splitlines()
+    assert lines[0] == "health_gate: 3 of 3 checks failed (deadline 1s)"
+    assert lines[1].split() == ["NAME", "TYPE", "RESULT", "TRIES", "SECONDS", "LAST", "ERROR", "/", "DETAIL"]
+    assert lines[3].startswith("web   http      FAILED")
+    assert f"GET http://admin:********@127.0.0.1:{port}/health?token=********: cannot connect" in lines[3]
+    assert f"cannot connect to PostgreSQL host=127.0.0.1 port={port} user=app password=********" in lines[4]
+    assert f"cannot connect to PostgreSQL postgres@127.0.0.1:{port}/postgres" in lines[5]
+    assert all(r["attempts"] >= 2 and not r["ok"] and r["last_error"] for r in result["report"])
+    text = json.dumps(result)
+    for secret in ("pa55word", "t0ken-value", "bearer-secret", "dsn-secret", "pg-secret"):
+        assert secret not in text
+
+
+@pytest.mark.parametrize("check, message", [
+    ({"name": "x"}, "one of the following is required: http, tls, tcp, postgres, ollama, openwebui, prometheus, "
+                    "k8s_rollout found in checks"),
+    ({"name": "x", "tcp": {"host": "h", "port": 1}, "http": {"url": "http://h"}},
+     "parameters are mutually exclusive: http|tls|tcp|postgres|ollama|openwebui|prometheus|k8s_rollout "
+     "found in checks"),
+    ({"name": "x", "tcp": {"host": "h"}}, "missing required arguments: port found in checks -> tcp"),
+    ({"name": "x", "k8s_rollout": {"kind": "Pod", "name": "a"}},
+     "value of kind must be one of: Deployment, StatefulSet, DaemonSet, got: Pod found in checks -> k8s_rollout"),
+    ({"name": "x", "openwebui": {"model": "tiny"}}, "missing parameter(s) required by 'model': email found in "
+                                                    "checks -> openwebui"),
+    ({"name": "x", "openwebui": {"email": "a@b"}}, "parameters are required together: email, password found in "
+                                                   "checks -> openwebui"),
+    ({"name": "x", "ollama": {"loaded": True}}, "loaded is True but all of the following are missing: model found "
+                                                "in checks -> ollama"),
+])
+def test_argument_errors_name_the_option(check, message):
+    how, result = run({"checks": [check]})
+    assert how == "fail"
+    assert result["msg"] == message
+
+
+def test_duplicate_names_and_bad_backoff(listener):
+    tcp = {"host": "127.0.0.1", "port": listener}
+    how, result = run({"checks": [{"name": "a", "tcp": tcp}, {"name": "a", "tcp": tcp}]})
+    assert (how, result["msg"]) == ("fail", "checks: names must be unique, repeated: a")
+    how, result = run({"backoff": 0.5, "checks": [{"name": "a", "tcp": tcp}]})
+    assert (how, result["msg"]) == ("fail", "backoff must be 1 or more, got 0.5")
+    how, result = run({"deadline": -1, "checks": [{"name": "a", "tcp": tcp}]})
+    assert (how, result["msg"]) == ("fail", "deadline must be 0 or more, got -1")
+
+
+def test_missing_psycopg2_is_reported(monkeypatch):
+    # psycopg2 is installed here; simulate a host without it.
+    monkeypatch.setattr(_health, "HAS_PSYCOPG2", False)
+    how, result = run({"checks": [{"name": "pg", "postgres": {}}]})
+    assert how == "fail" and "Failed to import the required Python library (psycopg2)" in result["msg"]
+
