@@ -19,7 +19,7 @@ def ansible_env(**extra: str) -> dict:
     env = dict(os.environ)
     env.setdefault("ANSIBLE_CONFIG", os.path.join(ROOT, "ansible.cfg"))
     env.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(ROOT, ".collections"))
-    env.update({"ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_CALLBACKS_ENABLED": "",
+    env.update({"ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0",
                 "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"})
     env.update(extra)
     return env

@@ -1,0 +1,157 @@
+"""Real servers for the health_gate integration tests: TLS certificates made in the test, an HTTPS
+http.server on loopback, and a real Prometheus (Debian `prometheus`) scraping itself.
+
+Additive to services.py (same Service handle, wait_for, free_port); used by
+tests/integration/test_health_gate*.py.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import threading
+import urllib.request
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+import services
+
+
+# ------------------------------------------------------------------------------------------------
+# certificates
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class Pki:
+    ca_pem: str                 # path of the CA certificate (trust anchor for the checks)
+    ca_cert: x509.Certificate
+    ca_key: ec.EllipticCurvePrivateKey
+    workdir: str
+
+    def issue(self, name: str, dns: list[str], not_before: datetime.datetime, not_after: datetime.datetime) -> tuple[str, str]:
+        """A server certificate signed by the CA; returns (cert.pem path, key.pem path)."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (x509.CertificateBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns[0])]))
+                .issuer_name(self.ca_cert.subject)
+                .public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(not_before).not_valid_after(not_after)
+                .add_extension(x509.SubjectAlternativeName([x509.DNSName(d) for d in dns]), critical=False)
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .sign(self.ca_key, hashes.SHA256()))
+        return _write(self.workdir, name, cert, key)
+
+
+def _write(workdir: str, name: str, cert: x509.Certificate, key) -> tuple[str, str]:
+    cert_path, key_path = os.path.join(workdir, f"{name}.crt"), os.path.join(workdir, f"{name}.key")
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def make_ca(workdir: str, org: str = "ailab test CA") -> Pki:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
+                      x509.NameAttribute(NameOID.COMMON_NAME, f"{org} root")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                         content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                         key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+            .sign(key, hashes.SHA256()))
+    ca_pem, _ = _write(workdir, "ca", cert, key)
+    return Pki(ca_pem=ca_pem, ca_cert=cert, ca_key=key, workdir=workdir)
+
+
+# ------------------------------------------------------------------------------------------------
+# HTTPS (or HTTP) server answering fixed JSON
+# ------------------------------------------------------------------------------------------------
+class JsonServer:
+    """http.server in a thread; `pages` maps path -> (status, JSON-able). TLS when cert/key are given."""
+
+    def __init__(self, pages: dict, cert: str | None = None, key: str | None = None) -> None:
+        pages_ = pages
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                status, payload = pages_.get(self.path, (404, {"detail": "Not Found"}))
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        scheme = "http"
+        if cert:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(cert, key)
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://localhost:{self.port}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+# ------------------------------------------------------------------------------------------------
+# Prometheus
+# ------------------------------------------------------------------------------------------------
+def prometheus_available() -> str | None:
+    return None if shutil.which("prometheus") else "no prometheus binary: run scripts/bootstrap (tests/requirements-apt.txt)"
+
+
+@dataclass
+class Prometheus(services.Service):
+    url: str = ""
+    down_port: int = 0
+
+
+def start_prometheus(workdir: str) -> Prometheus:
+    """Prometheus on a free loopback port; job `prometheus` scrapes itself, job `down` a closed port."""
+    port, down_port = services.free_port(), services.free_port()
+    config = os.path.join(workdir, "prometheus.yml")
+    with open(config, "w") as f:
+        f.write(f"""global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: prometheus
+    static_configs: [{{targets: ["127.0.0.1:{port}"]}}]
+  - job_name: down
+    static_configs: [{{targets: ["127.0.0.1:{down_port}"]}}]
+""")
+    log = os.path.join(workdir, "prometheus.log")
+    proc = subprocess.Popen(["prometheus", f"--config.file={config}", f"--storage.tsdb.path={workdir}/data",
+                             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT, cwd=workdir)
+    svc = Prometheus(proc=proc, workdir=workdir, url=f"http://127.0.0.1:{port}", down_port=down_port)
+    try:
+        services.wait_for(lambda: urllib.request.urlopen(svc.url + "/-/ready", timeout=2).status == 200, 60,
+                          "prometheus", proc, log)
+    except Exception:
+        svc.close()
+        raise
+    return svc

@@ -1,0 +1,63 @@
+"""health_gate's ollama check against the real `ollama serve` 0.5.4 (CPU) with the tiny gemma3 model."""
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+import services
+from helpers.playbook import run_playbook
+
+from ansible_collections.ailab.stack.plugins.module_utils import _health
+from ansible_collections.ailab.stack.plugins.module_utils._health import CheckFailed
+
+
+def spec(url, **kw):
+    return {"url": url, "model": "tiny", "loaded": False, "prompt": None, "num_predict": 4, "headers": None,
+            "validate_certs": True, "ca_path": None, "timeout": 120, **kw}
+
+
+def test_version_and_model_present(ollama_server):
+    version = ollama_server.api("/api/version")["version"]   # 0.5.4-ipexllm-... here
+    assert _health.check_ollama(spec(ollama_server.url, model=None), 10) == f"Ollama {version} answers"
+    assert _health.check_ollama(spec(ollama_server.url), 10) == "tiny:latest present"
+
+
+def test_missing_model_lists_what_is_there(ollama_server):
+    with pytest.raises(CheckFailed) as exc:
+        _health.check_ollama(spec(ollama_server.url, model="llama3.1:8b"), 10)
+    assert str(exc.value) == f"model llama3.1:8b not present on {ollama_server.url} (have: tiny:latest)"
+
+
+def test_completion_answers_then_model_is_loaded(ollama_server):
+    detail = _health.check_ollama(spec(ollama_server.url, prompt="Say hello."), 120)
+    assert detail.startswith("tiny:latest present, answered '") and detail != "tiny:latest present, answered ''"
+    # the completion loaded the model (default keep_alive 5 min): /api/ps lists it now
+    assert _health.check_ollama(spec(ollama_server.url, loaded=True), 10) == "tiny:latest present, loaded"
+
+
+def test_ollama_down():
+    port = services.free_port()
+    with pytest.raises(CheckFailed, match=f"GET http://127.0.0.1:{port}/api/tags: cannot connect: .*Connection refused"):
+        _health.check_ollama(spec(f"http://127.0.0.1:{port}"), 5)
+
+
+def test_module_gate_ollama_answers(ollama_server):
+    down = services.free_port()
+    play = [{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": "Ollama answers", "ailab.stack.health_gate": {"deadline": 120, "checks": [
+            {"name": "Ollama answers", "ollama": {"url": ollama_server.url, "model": "tiny", "prompt": "Say OK."}}]}},
+        {"name": "A second Ollama that is down stops the play", "ailab.stack.health_gate": {"deadline": 1, "checks": [
+            {"name": "Ollama answers", "ollama": {"url": ollama_server.url, "model": "tiny"}},
+            {"name": "Second Ollama", "ollama": {"url": f"http://127.0.0.1:{down}", "model": "tiny"}}]}},
+        {"name": "Never reached", "ansible.builtin.debug": {"msg": "after the gate"}},
+    ]}]
+    proc = run_playbook(play, extravars={"ansible_python_interpreter": sys.executable})
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert "ok: [localhost]" in out and "ok=1" in out and "failed=1" in out and "after the gate" not in out
+    assert "health_gate: 1 of 2 checks failed (deadline 1s)" in out
+    rows = [x.split() for x in out.splitlines() if x.startswith(("Ollama answers ", "Second Ollama "))]
+    assert rows[0][:5] == ["Ollama", "answers", "ollama", "ok", "1"]
+    assert rows[1][:4] == ["Second", "Ollama", "ollama", "FAILED"]
+    assert " ".join(rows[1][6:]) == f"GET http://127.0.0.1:{down}/api/tags: cannot connect: [Errno 111] Connection refused"
