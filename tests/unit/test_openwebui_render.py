@@ -1,0 +1,304 @@
+"""Kubernetes objects of ailab.stack.openwebui, rendered offline (ailab_kubernetes_apply: false)
+and validated against the Kubernetes 1.34 schemas, then checked for the invariants that make
+several replicas correct: one shared secret key (secretKeyRef to one Secret), Redis for the
+websocket manager and the app state, PostgreSQL (never SQLite), pgvector, PDB, probes on /health,
+rolling updates that never drop below the wanted replicas; plus single sign-on mapping, secrets
+only inside Secret objects, and tenants isolated by namespace, quota and NetworkPolicy.
+"""
+from __future__ import annotations
+
+import base64
+import os
+import stat
+import sys
+
+import pytest
+
+from helpers.playbook import load_manifests, run_playbook, validate_manifests
+
+ADMIN_PW = "render-admin-password"
+DB_PW = "render/db@pass:word"
+OAUTH_SECRET = "render-oauth-client-secret"
+SECRETS = [ADMIN_PW, OAUTH_SECRET, "render%2Fdb%40pass%3Aword"]
+
+
+def render(tmp_path, **extra):
+    manifests = tmp_path / "manifests"
+    extravars = {
+        "ansible_python_interpreter": sys.executable,  # the toolchain venv, not whatever `python3` is here
+        "ailab_runtime": "kubernetes",
+        "ailab_kubernetes_apply": False,
+        "ailab_manifest_dir": str(manifests),
+        "ailab_namespace": "ailab",
+        "ailab_ingress_host": "chat.example.org",
+        "openwebui_admin_email": "admin@example.org",
+        "openwebui_admin_password": ADMIN_PW,
+        "openwebui_db_password": DB_PW,
+    }
+    extravars.update(extra)
+    plays = [{"name": "render", "hosts": "localhost", "gather_facts": False,
+              "roles": [{"role": "ailab.stack.openwebui"}]}]
+    proc = run_playbook(plays, extravars=extravars)
+    return proc, manifests
+
+
+def ok(proc):
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    return proc
+
+
+def by_kind(objs, kind, name=None):
+    found = [o for o in objs if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
+    return found
+
+
+def container_env(deployment, container="open-webui"):
+    pod = deployment["spec"]["template"]["spec"]
+    c = [x for x in pod.get("initContainers", []) + pod["containers"] if x["name"] == container][0]
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in c["env"]}
+
+
+def secret_data(secret):
+    return {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("one")
+    proc, d = render(tmp)
+    return ok(proc), d / "openwebui", tmp
+
+
+@pytest.fixture(scope="module")
+def three(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("three")
+    proc, d = render(tmp, openwebui_replicas=3, openwebui_oauth_provider="oidc",
+                     openwebui_oauth_client_id="ai-chat", openwebui_oauth_client_secret=OAUTH_SECRET,
+                     openwebui_oauth_discovery_url="https://sso.example.org/realms/ai/.well-known/openid-configuration")
+    return ok(proc), d / "openwebui", tmp
+
+
+@pytest.mark.parametrize("fixture", ["single", "three"])
+def test_manifests_are_valid(fixture, request):
+    _, d, _ = request.getfixturevalue(fixture)
+    res = validate_manifests(str(d))
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_single_replica_objects(single):
+    _, d, _ = single
+    objs = load_manifests(str(d))
+    kinds = sorted(o["kind"] for o in objs)
+    assert kinds == sorted(["Namespace", "Secret", "PersistentVolumeClaim", "Deployment", "Service",
+                            "NetworkPolicy", "Ingress"])
+    dep = by_kind(objs, "Deployment")[0]
+    env = container_env(dep)
+    assert dep["spec"]["replicas"] == 1
+    assert "WEBSOCKET_MANAGER" not in env and "REDIS_URL" not in env
+    assert env["VECTOR_DB"] == "chroma"
+    assert env["ENABLE_DB_MIGRATIONS"] == "true" and "initContainers" not in dep["spec"]["template"]["spec"]
+    assert by_kind(objs, "PersistentVolumeClaim")[0]["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert env["OLLAMA_BASE_URLS"] == "http://ollama.ailab.svc:11434"
+
+
+def test_multi_replica_invariants(three):
+    _, d, _ = three
+    objs = load_manifests(str(d))
+    dep = by_kind(objs, "Deployment", "openwebui")[0]
+    spec = dep["spec"]
+    assert spec["replicas"] == 3
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    secret = by_kind(objs, "Secret", "openwebui")[0]
+    data = secret_data(secret)
+    for container in ("open-webui", "migrate"):
+        env = container_env(dep, container)
+        # one secret key for all replicas: a reference to the one Secret, never a literal
+        assert env["WEBUI_SECRET_KEY"] == {"secretKeyRef": {"name": "openwebui", "key": "WEBUI_SECRET_KEY"}}
+        assert env["DATABASE_URL"] == {"secretKeyRef": {"name": "openwebui", "key": "DATABASE_URL"}}
+        assert env["WEBSOCKET_MANAGER"] == "redis"
+        assert env["REDIS_URL"]["secretKeyRef"]["key"] == "REDIS_URL"
+        assert env["WEBSOCKET_REDIS_URL"]["secretKeyRef"]["key"] == "WEBSOCKET_REDIS_URL"
+        assert env["VECTOR_DB"] == "pgvector"
+        assert env["ENABLE_PERSISTENT_CONFIG"] == "false"
+    assert container_env(dep)["ENABLE_DB_MIGRATIONS"] == "false"
+    assert container_env(dep, "migrate")["ENABLE_DB_MIGRATIONS"] == "true"
+    assert len(data["WEBUI_SECRET_KEY"]) >= 32
+    assert data["DATABASE_URL"] == ("postgresql://openwebui:render%2Fdb%40pass%3Aword@postgres-rw.ailab.svc:5432/"
+                                    "openwebui?sslmode=require")
+    assert data["REDIS_URL"] == data["WEBSOCKET_REDIS_URL"] == "redis://openwebui-redis:6379/0"
+    # the in-cluster Redis exists, is reachable only from Open WebUI
+    assert by_kind(objs, "Deployment", "openwebui-redis")[0]["spec"]["template"]["spec"]["containers"][0]["image"] \
+        == "docker.io/library/redis:7.4-alpine"
+    assert by_kind(objs, "Service", "openwebui-redis")
+    redis_np = by_kind(objs, "NetworkPolicy", "openwebui-redis")[0]["spec"]
+    assert redis_np["ingress"][0]["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "open-webui"}}}]
+    pdb = by_kind(objs, "PodDisruptionBudget")[0]["spec"]
+    assert pdb["minAvailable"] == 2 and pdb["selector"]["matchLabels"] == spec["selector"]["matchLabels"]
+    main = [c for c in spec["template"]["spec"]["containers"] if c["name"] == "open-webui"][0]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert main[probe]["httpGet"]["path"] == "/health"
+    assert main["resources"]["requests"] and main["resources"]["limits"]
+    assert by_kind(objs, "PersistentVolumeClaim")[0]["spec"]["accessModes"] == ["ReadWriteMany"]
+    ingress = by_kind(objs, "Ingress")[0]["spec"]
+    assert ingress["rules"][0]["host"] == "chat.example.org"
+    np = by_kind(objs, "NetworkPolicy", "openwebui")[0]["spec"]
+    assert np["policyTypes"] == ["Ingress"] and np["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 8080}]
+    assert not by_kind(objs, "HorizontalPodAutoscaler")
+
+
+def test_no_sqlite_anywhere(single, three):
+    for _, d, _ in (single, three):
+        for obj in load_manifests(str(d)):
+            text = str(obj) + "".join(secret_data(obj).values() if obj["kind"] == "Secret" else [])
+            assert "sqlite" not in text.lower()
+
+
+def test_oidc_mapping(three):
+    _, d, _ = three
+    objs = load_manifests(str(d))
+    env = container_env(by_kind(objs, "Deployment", "openwebui")[0])
+    assert env["OAUTH_CLIENT_ID"] == "ai-chat"
+    assert env["OPENID_PROVIDER_URL"].endswith("/.well-known/openid-configuration")
+    assert env["OAUTH_PROVIDER_NAME"] == "SSO" and env["OAUTH_SCOPES"] == "openid email profile"
+    assert env["ENABLE_OAUTH_SIGNUP"] == "true" and env["OAUTH_MERGE_ACCOUNTS_BY_EMAIL"] == "false"
+    assert env["OAUTH_CLIENT_SECRET"] == {"secretKeyRef": {"name": "openwebui", "key": "OAUTH_CLIENT_SECRET"}}
+    assert secret_data(by_kind(objs, "Secret")[0])["OAUTH_CLIENT_SECRET"] == OAUTH_SECRET
+    assert env["WEBUI_URL"] == "https://chat.example.org"
+
+
+@pytest.mark.parametrize("provider,extra,plain,secret", [
+    ("google", {}, {"GOOGLE_CLIENT_ID": "cid", "GOOGLE_OAUTH_SCOPE": "openid email profile"}, "GOOGLE_CLIENT_SECRET"),
+    ("microsoft", {"openwebui_oauth_microsoft_tenant_id": "tid-1"},
+     {"MICROSOFT_CLIENT_ID": "cid", "MICROSOFT_CLIENT_TENANT_ID": "tid-1"}, "MICROSOFT_CLIENT_SECRET"),
+])
+def test_other_sso_providers(tmp_path, provider, extra, plain, secret):
+    proc, d = render(tmp_path, openwebui_oauth_provider=provider, openwebui_oauth_client_id="cid",
+                     openwebui_oauth_client_secret=OAUTH_SECRET, **extra)
+    ok(proc)
+    objs = load_manifests(str(d / "openwebui"))
+    env = container_env(by_kind(objs, "Deployment")[0])
+    for k, v in plain.items():
+        assert env[k] == v
+    assert env[secret] == {"secretKeyRef": {"name": "openwebui", "key": secret}}
+    assert "OAUTH_CLIENT_ID" not in env
+
+
+def test_secrets_only_inside_secret_objects(single, three):
+    for proc, d, _ in (single, three):
+        for name in os.listdir(d):
+            text = (d / name).read_text()
+            mode = stat.S_IMODE(os.stat(d / name).st_mode)
+            if name == "10-secret.yaml":
+                assert mode == 0o600
+                continue
+            for s in SECRETS:
+                assert s not in text, f"{s} in {name}"
+        for s in SECRETS:
+            assert s not in proc.stdout
+
+
+def test_secret_key_generated_once_and_reused(tmp_path):
+    first, d = render(tmp_path, openwebui_replicas=2)
+    ok(first)
+    key1 = secret_data(by_kind(load_manifests(str(d / "openwebui")), "Secret")[0])["WEBUI_SECRET_KEY"]
+    second, _ = render(tmp_path, openwebui_replicas=2)
+    ok(second)
+    key2 = secret_data(by_kind(load_manifests(str(d / "openwebui")), "Secret")[0])["WEBUI_SECRET_KEY"]
+    assert key1 == key2
+    assert (tmp_path / "credentials" / "openwebui" / "webui_secret_key").read_text().strip() == key1
+    assert "changed=0" in second.stdout.split("PLAY RECAP")[-1]
+
+
+def test_vault_secret_key_wins(tmp_path):
+    ok(render(tmp_path, openwebui_secret_key="k" * 48)[0])
+    data = secret_data(by_kind(load_manifests(str(tmp_path / "manifests" / "openwebui")), "Secret")[0])
+    assert data["WEBUI_SECRET_KEY"] == "k" * 48
+
+
+def test_hpa_and_switching_features_off(tmp_path):
+    ok(render(tmp_path, openwebui_replicas=2, openwebui_hpa_enabled=True, openwebui_hpa_max_replicas=6)[0])
+    d = tmp_path / "manifests" / "openwebui"
+    objs = load_manifests(str(d))
+    hpa = by_kind(objs, "HorizontalPodAutoscaler")[0]["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 6)
+    assert "replicas" not in by_kind(objs, "Deployment", "openwebui")[0]["spec"]  # owned by the HPA
+    assert validate_manifests(str(d)).returncode == 0
+    # back to one replica: Redis, PDB and HPA files are gone, not left behind to be applied
+    ok(render(tmp_path)[0])
+    assert sorted(os.listdir(d)) == ["00-namespace.yaml", "10-secret.yaml", "20-pvc.yaml", "40-deployment.yaml",
+                                     "41-service.yaml", "60-networkpolicy.yaml", "70-ingress.yaml"]
+
+
+def test_external_redis(tmp_path):
+    ok(render(tmp_path, openwebui_replicas=2, openwebui_redis_url="redis://:pw@redis.example.org:6379/3")[0])
+    objs = load_manifests(str(tmp_path / "manifests" / "openwebui"))
+    assert not by_kind(objs, "Deployment", "openwebui-redis")
+    assert secret_data(by_kind(objs, "Secret")[0])["REDIS_URL"] == "redis://:pw@redis.example.org:6379/3"
+
+
+@pytest.mark.parametrize("extra,message", [
+    ({"openwebui_replicas": 3, "openwebui_vector_db": "chroma"}, "openwebui_vector_db"),
+    ({"openwebui_oauth_provider": "oidc", "openwebui_oauth_client_id": "x", "openwebui_oauth_client_secret": "y"},
+     "openwebui_oauth_discovery_url"),
+    ({"openwebui_oauth_provider": "saml"}, "openwebui_oauth_provider"),
+    ({"openwebui_admin_password": ""}, "openwebui_admin_password"),
+    ({"openwebui_db_password": ""}, "openwebui_db_password"),
+    ({"ailab_runtime": "docker"}, "kubernetes, systemd"),
+    ({"ailab_tenants": [{"name": "Bad_Name"}]}, "DNS label"),
+    ({"ailab_tenants": [{"name": "acme", "tier": "tpu"}]}, "tier one of cpu, gpu"),
+])
+def test_bad_values_fail_early_naming_the_variable(tmp_path, extra, message):
+    proc, d = render(tmp_path, **extra)
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
+    assert not (d / "openwebui").exists()
+
+
+@pytest.fixture(scope="module")
+def tenants(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("tenants")
+    proc, d = render(tmp, ailab_tenants=[
+        {"name": "acme"},
+        {"name": "globex", "tier": "gpu", "replicas": 2, "host": "ai.globex.example"},
+    ])
+    return ok(proc), d / "tenants", tmp
+
+
+def test_tenant_manifests_are_valid(tenants):
+    _, d, _ = tenants
+    res = validate_manifests(str(d))
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_tenants_are_isolated_with_own_openwebui_and_ollama(tenants):
+    _, d, tmp = tenants
+    acme = load_manifests(str(d / "acme"))
+    globex = load_manifests(str(d / "globex"))
+    for objs, ns in ((acme, "ai-acme"), (globex, "ai-globex")):
+        assert {o["metadata"].get("namespace", o["metadata"]["name"]) for o in objs} == {ns}
+        deny = by_kind(objs, "NetworkPolicy", "default-deny")[0]["spec"]
+        assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+        assert by_kind(objs, "ResourceQuota")[0]["spec"]["hard"]["limits.memory"]
+        assert by_kind(objs, "LimitRange")
+        env = container_env(by_kind(objs, "Deployment", "openwebui")[0])
+        assert env["OLLAMA_BASE_URLS"] == f"http://ollama.{ns}.svc:11434"
+        assert by_kind(objs, "Service", "ollama") and by_kind(objs, "Deployment", "ollama")
+    acme_env = container_env(by_kind(acme, "Deployment", "openwebui")[0])
+    assert acme_env["DEFAULT_MODELS"] == "llama3:8b,mistral:7b"
+    assert "WEBSOCKET_MANAGER" not in acme_env
+    pull = by_kind(acme, "Job")[0]["spec"]["template"]["spec"]["containers"][0]["args"][0]
+    assert "llama3:8b mistral:7b" in pull
+    # the GPU tier: a 70B model, a GPU for Ollama and in the quota, and Redis for its 2 replicas
+    genv = container_env(by_kind(globex, "Deployment", "openwebui")[0])
+    assert genv["DEFAULT_MODELS"] == "llama3:70b" and genv["WEBSOCKET_MANAGER"] == "redis"
+    assert genv["WEBUI_URL"] == "https://ai.globex.example"
+    ollama = by_kind(globex, "Deployment", "ollama")[0]["spec"]["template"]["spec"]
+    assert ollama["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert by_kind(globex, "ResourceQuota")[0]["spec"]["hard"]["requests.nvidia.com/gpu"] == "1"
+    assert by_kind(globex, "Deployment", "openwebui-redis")
+    # own database, own secret key per tenant
+    a = secret_data(by_kind(acme, "Secret")[0])
+    g = secret_data(by_kind(globex, "Secret")[0])
+    assert "/openwebui_acme?" in a["DATABASE_URL"] and a["DATABASE_URL"].startswith("postgresql://openwebui_acme:")
+    assert a["WEBUI_SECRET_KEY"] != g["WEBUI_SECRET_KEY"]
+    assert (tmp / "credentials" / "tenants" / "acme" / "db_password").exists()
