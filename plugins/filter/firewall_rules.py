@@ -11,8 +11,8 @@ short_description: Inbound allow rules for one host, computed from services and 
 description:
   - Takes a list of I(services) (what listens, on which hosts, reachable from whom) and returns the
     flat list of allow rules that apply to O(host), one rule per source address.
-  - A service applies to O(host) when O(host) is a member of one of the groups in its C(on) list
-    (a missing or empty C(on) means every host).
+  - A service applies to O(host) when O(host) is a member of one of the groups in its C(to) list
+    (a missing or empty C(to) means every host). The key is not C(on), which YAML 1.1 reads as true.
   - Each entry of a service's C(from) list is C(any), C(admin) (every CIDR of O(admin_cidrs); nothing
     when that list is empty), a literal IPv4/IPv6 address or CIDR, or an inventory group name
     (every member's address; an unknown or empty group gives nothing).
@@ -26,7 +26,7 @@ options:
       - The services. Each is a dict with C(name) (required, used in the rule comment), C(port)
         (a port C(6443), a range C(2379:2380), or omitted for every port), C(proto) (C(tcp),
         C(udp) or C(any); default C(tcp), C(any) when C(port) is omitted), C(from) (list, default
-        C([any])), C(on) (list of groups) and C(interface) (accept everything arriving on it).
+        C([any])), C(to) (list of groups) and C(interface) (accept everything arriving on it).
     type: list
     elements: dict
     required: true
@@ -57,18 +57,26 @@ EXAMPLES = r"""
 - name: Show the allow-list of this host
   ansible.builtin.debug:
     msg: >-
-      {{ [{'name': 'k8s-api', 'port': 6443, 'on': ['k8s_servers'], 'from': ['k8s_servers', 'k8s_agents', 'admin']}]
+      {{ [{'name': 'k8s-api', 'port': 6443, 'to': ['k8s_servers'], 'from': ['k8s_servers', 'k8s_agents', 'admin']}]
          | ailab.stack.firewall_rules(hostvars, groups, inventory_hostname, admin_cidrs=['192.0.2.0/24']) }}
 """
 
 RETURN = r"""
 _value:
-  description: Allow rules, sorted. C(port) is an empty string and C(proto) C(any) for "every port".
+  description:
+    - Allow rules, sorted. C(port) is an empty string and C(proto) C(any) for "every port".
+    - C(ufw) is the rule as C(ufw show added) prints it (without C(ufw)), C(nft) an nftables statement.
   type: list
   elements: dict
   sample:
-    - {name: k8s-api, port: "6443", proto: tcp, from: 10.0.0.11, interface: "", comment: "ailab k8s-api"}
-    - {name: tailscale, port: "", proto: any, from: any, interface: tailscale0, comment: "ailab tailscale"}
+    - name: k8s-api
+      port: "6443"
+      proto: tcp
+      from: 10.0.0.11
+      interface: ""
+      comment: ailab k8s-api
+      ufw: allow from 10.0.0.11 to any port 6443 proto tcp comment 'ailab k8s-api'
+      nft: ip saddr 10.0.0.11 tcp dport 6443 accept comment "ailab k8s-api"
 """
 
 import ipaddress
@@ -79,7 +87,8 @@ from ansible.errors import AnsibleFilterError
 
 PROTOCOLS = ("tcp", "udp", "any")
 PORT_RE = re.compile(r"^(\d{1,5})(?::(\d{1,5}))?$")
-SERVICE_KEYS = {"name", "port", "proto", "from", "on", "interface"}
+NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+SERVICE_KEYS = {"name", "port", "proto", "from", "to", "interface"}
 
 
 def _fail(msg):
@@ -150,6 +159,39 @@ def _sources(service, hostvars, groups, admin_cidrs):
     return result
 
 
+def ufw_args(rule):
+    """The rule in the canonical form `ufw show added` prints it (without the leading `ufw `)."""
+    words = ["allow"]
+    if rule["interface"]:
+        words += ["in", "on", rule["interface"]]
+    if rule["port"] and rule["from"] == "any" and not rule["interface"]:
+        words.append(rule["port"] if rule["proto"] == "any" else f"{rule['port']}/{rule['proto']}")
+    else:
+        if rule["from"] != "any":
+            words += ["from", rule["from"]]
+        if rule["port"]:
+            words += ["to", "any", "port", rule["port"]]
+        if rule["proto"] != "any":
+            words += ["proto", rule["proto"]]
+    return " ".join(words + ["comment", f"'{rule['comment']}'"])
+
+
+def nft_statement(rule):
+    """The rule as one statement of an nftables chain."""
+    words = []
+    if rule["interface"]:
+        words.append(f'iifname "{rule["interface"]}"')
+    if rule["from"] != "any":
+        family = "ip6" if ipaddress.ip_network(rule["from"], strict=False).version == 6 else "ip"
+        words.append(f"{family} saddr {rule['from']}")
+    if rule["port"]:
+        port = rule["port"].replace(":", "-")
+        words.append(f"{rule['proto']} dport {port}" if rule["proto"] != "any" else f"th dport {port}")
+    elif rule["proto"] != "any":
+        words.append(f"meta l4proto {rule['proto']}")
+    return " ".join(words + ["accept", f'comment "{rule["comment"]}"'])
+
+
 def firewall_rules(services, hostvars, groups, host, admin_cidrs=None, comment_prefix="ailab"):
     """The allow rules of `host`: one dict per (service, source address)."""
     if not isinstance(services, list):
@@ -162,18 +204,25 @@ def firewall_rules(services, hostvars, groups, host, admin_cidrs=None, comment_p
     for service in services:
         if not isinstance(service, Mapping) or not service.get("name"):
             _fail(f"every service needs a name, got {service!r}")
+        if not NAME_RE.match(str(service["name"])):
+            _fail(f"service name {service['name']!r} may only contain letters, digits, '.', '_' and '-'")
         unknown = set(service) - SERVICE_KEYS
         if unknown:
-            _fail(f"service {service['name']!r}: unknown keys {sorted(unknown)} (allowed: {sorted(SERVICE_KEYS)})")
-        on = service.get("on") or []
-        if on and not any(host in groups.get(group, []) for group in on):
+            hint = " (an unquoted YAML key 'on' reads as true: write 'to')" if True in unknown else ""
+            _fail(f"service {service['name']!r}: unknown keys {sorted(unknown, key=str)} (allowed: {sorted(SERVICE_KEYS)}){hint}")
+        targets = service.get("to") or []
+        if targets and not any(host in groups.get(group, []) for group in targets):
             continue
         port = _port(service)
         proto = _proto(service, port)
         interface = str(service.get("interface") or "")
+        if interface and not NAME_RE.match(interface):
+            _fail(f"service {service['name']!r}: bad interface name {interface!r}")
         for source in _sources(service, hostvars, groups, admin_cidrs):
             rule = {"name": str(service["name"]), "port": port, "proto": proto, "from": source,
                     "interface": interface, "comment": f"{comment_prefix} {service['name']}"}
+            rule["ufw"] = ufw_args(rule)
+            rule["nft"] = nft_statement(rule)
             rules.setdefault((port, proto, source, interface), rule)
     return [rules[key] for key in sorted(rules)]
 

@@ -62,7 +62,7 @@ def mask_url(url: str) -> str:
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        if any(SENSITIVE_KEY.search(k) for k, _ in pairs):
+        if any(SENSITIVE_KEY.search(pair[0]) for pair in pairs):
             query = urlencode([(k, MASK if SENSITIVE_KEY.search(k) else v) for k, v in pairs], safe="*")
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
@@ -166,6 +166,32 @@ def http_request(url: str, timeout: float, method: str = "GET", headers: dict | 
         raise CheckFailed(f"{where}: {e}")
 
 
+# json_query expressions that need no jmespath: dotted keys with optional [index], e.g. data.result[0].value
+_SIMPLE_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\[-?\d+\])*(\.[A-Za-z_][A-Za-z0-9_]*(\[-?\d+\])*)*$")
+
+
+def is_simple_query(expr: str) -> bool:
+    return bool(_SIMPLE_PATH.match(expr))
+
+
+def json_query(expr: str, data: t.Any) -> t.Any:
+    """jmespath.search when jmespath is importable; otherwise the simple subset (same results)."""
+    if HAS_JMESPATH:
+        try:
+            return jmespath.search(expr, data)
+        except jmespath.exceptions.JMESPathError as e:
+            raise CheckFailed(f"invalid json_query {expr!r}: {e}")
+    if not is_simple_query(expr):
+        raise CheckFailed(f"json_query {expr!r} needs the jmespath Python library (only a.b[0].c paths work without it)")
+    for part in re.findall(r"[A-Za-z_][A-Za-z0-9_]*|\[-?\d+\]", expr):
+        if part.startswith("["):
+            index = int(part[1:-1])
+            data = data[index] if isinstance(data, list) and -len(data) <= index < len(data) else None
+        else:
+            data = data.get(part) if isinstance(data, dict) else None
+    return data
+
+
 def _expect_status(resp: Response, want: t.Iterable[int], what: str) -> None:
     want = list(want)
     if resp.status not in want:
@@ -185,11 +211,7 @@ def check_http(spec: dict, timeout: float) -> str:
     if spec.get("body_contains") and spec["body_contains"] not in resp.body:
         raise CheckFailed(f"{what}: body does not contain {spec['body_contains']!r}: {snippet(resp.body)}")
     if spec.get("json_query"):
-        data = resp.json(what)
-        try:
-            found = jmespath.search(spec["json_query"], data)
-        except jmespath.exceptions.JMESPathError as e:
-            raise CheckFailed(f"invalid json_query {spec['json_query']!r}: {e}")
+        found = json_query(spec["json_query"], resp.json(what))
         want = spec.get("json_expect")
         if want is None and not found:
             raise CheckFailed(f"{what}: json_query {spec['json_query']!r} gave {found!r} (expected a true value)")

@@ -21,21 +21,12 @@ description:
     parameters and the password of a DSN never appear in the report or the result.
 author: ailab.stack maintainers (@ailab-stack)
 requirements:
-  - C(jmespath) for O(checks[].http.json_query).
+  - C(jmespath) for O(checks[].http.json_query) expressions beyond simple paths such as C(a.b[0].c).
   - C(psycopg2) for O(checks[].postgres).
   - C(kubernetes) for O(checks[].k8s_rollout).
-attributes:
-  check_mode:
-    support: full
-    details: This action does not modify state.
-    description: Can run in check_mode and return changed status prediction without modifying target.
-  diff_mode:
-    support: N/A
-    details: This action does not modify state.
-    description: Will return details on what has changed (or possibly needs changing in diff_mode), when in diff mode.
-notes:
-  - The C(ailab.stack.attributes) doc fragment did not exist when this module was written, so
-    the attributes are described inline.
+extends_documentation_fragment:
+  - ailab.stack.attributes
+  - ailab.stack.attributes.info_module
 options:
   checks:
     description:
@@ -79,6 +70,8 @@ options:
             description:
               - JMESPath expression evaluated on the JSON body. Without O(checks[].http.json_expect)
                 the result must be true (non-empty, non-zero, not false/null).
+              - Simple paths (C(status), C(data.result[0].value)) work without the C(jmespath)
+                library, which servers often lack; other expressions need it.
             type: str
           json_expect:
             description: Value the O(checks[].http.json_query) result must equal.
@@ -323,7 +316,10 @@ options:
             type: int
             default: 10
   deadline:
-    description: Seconds to keep retrying failed checks. C(0) tries each check once.
+    description:
+      - Seconds to keep retrying failed checks. C(0) tries each check once.
+      - The timeout of each attempt is cut to the time left before the deadline (at least 1 s), so
+        a deadline shorter than a check's own timeout (for example an Ollama completion) can make it fail.
     type: int
     default: 300
   interval:
@@ -585,8 +581,9 @@ def check_args(module: AnsibleModule, checks: list) -> None:
     kinds = {c.type for c in checks}
     if "postgres" in kinds and not _health.HAS_PSYCOPG2:
         module.fail_json(msg=missing_required_lib("psycopg2"))
-    if any(c.spec.get("json_query") for c in checks if c.type == "http") and not _health.HAS_JMESPATH:
-        module.fail_json(msg=missing_required_lib("jmespath"))
+    queries = [c.spec["json_query"] for c in checks if c.type == "http" and c.spec.get("json_query")]
+    if not _health.HAS_JMESPATH and not all(_health.is_simple_query(q) for q in queries):
+        module.fail_json(msg=missing_required_lib("jmespath") + " (json_query beyond simple a.b[0].c paths)")
     if "k8s_rollout" in kinds:
         try:
             import kubernetes  # noqa: F401 pylint: disable=unused-import

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import tempfile
 
 import yaml
@@ -34,6 +35,9 @@ def run_playbook(plays: list | str, extravars: dict | None = None, check: bool =
         with open(pb, "w") as f:
             f.write(plays if isinstance(plays, str) else yaml.safe_dump(plays, sort_keys=False))
         cmd = ["ansible-playbook", "-i", inventory, "-c", "local", pb]
+        if inventory == "localhost,":
+            # the test's own interpreter: interpreter discovery may find a broken shim first
+            cmd += ["-e", f"ansible_python_interpreter={sys.executable}"]
         if extravars:
             ev = os.path.join(tmp, "extra.json")
             with open(ev, "w") as f:

@@ -73,7 +73,7 @@ def make_ca(workdir: str, org: str = "ailab test CA") -> Pki:
                                          content_commitment=False, key_encipherment=False, data_encipherment=False,
                                          key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
             .sign(key, hashes.SHA256()))
-    ca_pem, _ = _write(workdir, "ca", cert, key)
+    ca_pem = _write(workdir, "ca", cert, key)[0]
     return Pki(ca_pem=ca_pem, ca_cert=cert, ca_key=key, workdir=workdir)
 
 

@@ -12,6 +12,7 @@ import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import jmespath
 import pytest
 from kubernetes import client as k8s
 
@@ -427,3 +428,25 @@ def test_format_table():
         "web            http  ok          1      0.0  HTTP 200",
         "database port  tcp   FAILED     12     30.0  cannot connect to 127.0.0.1:5432: Connection refused",
     ]
+
+
+# ------------------------------------------------------------------------------------------------
+# json_query without jmespath (servers often lack it): the simple subset gives jmespath's results
+# ------------------------------------------------------------------------------------------------
+DOC = {"status": True, "data": {"result": [{"value": [1, "2"]}, {"value": None}]}, "n": 0, "s": "x"}
+
+
+@pytest.mark.parametrize("expr", ["status", "data.result[0].value", "data.result[0].value[1]", "data.result[-1]",
+                                  "data.result[5]", "missing.key", "s.deeper", "n", "data.result[0].value[-2]"])
+def test_simple_json_query_matches_jmespath(monkeypatch, expr):
+    expected = jmespath.search(expr, DOC)
+    monkeypatch.setattr(_health, "HAS_JMESPATH", False)
+    assert _health.is_simple_query(expr)
+    assert _health.json_query(expr, DOC) == expected
+
+
+def test_complex_json_query_needs_jmespath(monkeypatch):
+    monkeypatch.setattr(_health, "HAS_JMESPATH", False)
+    assert not _health.is_simple_query("data.result[?value].value")
+    with pytest.raises(CheckFailed, match="needs the jmespath Python library"):
+        _health.json_query("data.result[?value].value", DOC)

@@ -133,3 +133,12 @@ def test_missing_psycopg2_is_reported(monkeypatch):
     how, result = run({"checks": [{"name": "pg", "postgres": {}}]})
     assert how == "fail" and "Failed to import the required Python library (psycopg2)" in result["msg"]
 
+
+def test_without_jmespath_only_complex_queries_are_refused(monkeypatch):
+    monkeypatch.setattr(_health, "HAS_JMESPATH", False)
+    how, result = run({"checks": [{"name": "h", "http": {"url": "http://127.0.0.1:1", "json_query": "a[?b].c"}}]})
+    assert how == "fail" and result["msg"].startswith("Failed to import the required Python library (jmespath)")
+    assert result["msg"].endswith("(json_query beyond simple a.b[0].c paths)")
+    how, result = run({"deadline": 0, "checks": [
+        {"name": "h", "http": {"url": f"http://127.0.0.1:{closed_port()}", "json_query": "data.status"}}]})
+    assert how == "fail" and result["failed_checks"] == ["h"]   # the gate ran: the query was accepted

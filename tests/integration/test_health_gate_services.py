@@ -152,10 +152,10 @@ def pg(server, **kw):
 
 
 def test_postgres_query_returns_expected(postgres_server):
-    assert _health.check_postgres(pg(postgres_server, query="SELECT current_user", expect="postgres"), 5) \
-        == "query returned 'postgres'"
-    assert _health.check_postgres(pg(postgres_server, password=None, dsn=postgres_server.dsn(),
-                                      query="SELECT 40 + 2", expect="42"), 5) == "query returned 42"
+    by_user = pg(postgres_server, query="SELECT current_user", expect="postgres")
+    assert _health.check_postgres(by_user, 5) == "query returned 'postgres'"
+    by_dsn = pg(postgres_server, password=None, dsn=postgres_server.dsn(), query="SELECT 40 + 2", expect="42")
+    assert _health.check_postgres(by_dsn, 5) == "query returned 42"
 
 
 def test_postgres_wrong_password_and_wrong_value(postgres_server):

@@ -1,0 +1,83 @@
+"""The ailab.stack.verify role against real services: it builds the checks from the other roles'
+variables (ollama_models, ollama_listen_address, postgres_port, prometheus_port...) and stops the
+play with the report when a stage does not work."""
+from __future__ import annotations
+
+import sys
+import tempfile
+
+import pytest
+
+import health_servers
+from helpers.playbook import run_playbook
+
+
+@pytest.fixture(scope="module")
+def prometheus_server():
+    reason = health_servers.prometheus_available()
+    if reason:
+        pytest.skip(reason)
+    svc = health_servers.start_prometheus(tempfile.mkdtemp(prefix="ailab-prom-"))
+    yield svc
+    svc.close()
+
+
+def platform_vars(ollama, postgres, prometheus, **extra):
+    """Variables as the platform roles' inventory would set them."""
+    return {
+        "ansible_python_interpreter": sys.executable,
+        "ollama_listen_address": ollama.url.split("//", 1)[1],
+        "ollama_models": [{"name": "tiny"}],
+        "postgres_port": postgres.port,
+        "postgres_openwebui_user": "postgres",
+        "postgres_openwebui_password": postgres.password,
+        "postgres_openwebui_database": "postgres",
+        "prometheus_port": int(prometheus.url.rsplit(":", 1)[1]),
+        "verify_openwebui_enabled": False,   # a real Open WebUI is tested by the openwebui role's tests
+        "verify_deadline": 60,
+        "verify_interval": 0.5,
+        **extra,
+    }
+
+
+def role_play(tasks_from: str = "main"):
+    return [{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": "Verify", "ansible.builtin.include_role": {"name": "ailab.stack.verify", "tasks_from": tasks_from}},
+        {"name": "After the gate", "ansible.builtin.debug": {"msg": "play went on"}},
+    ]}]
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_verify_role_passes_on_a_working_platform(ollama_server, postgres_server, prometheus_server, check_mode):
+    proc = run_playbook(role_play(), platform_vars(ollama_server, postgres_server, prometheus_server), check=check_mode)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "Check end to end that these stages work - postgres, ollama, monitoring" in out
+    assert "play went on" in out and "changed=0" in out
+    assert postgres_server.password not in out
+
+
+def test_verify_stage_entry_point_stops_the_play(ollama_server, postgres_server, prometheus_server):
+    extra = {"postgres_openwebui_password": "wrong-db-secret", "verify_deadline": 1}
+    proc = run_playbook(role_play("postgres"), platform_vars(ollama_server, postgres_server, prometheus_server, **extra))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert "Check end to end that these stages work - postgres" in out
+    assert "health_gate: 1 of 1 checks failed (deadline 1s)" in out
+    row = next(x for x in out.splitlines() if x.startswith("PostgreSQL answers "))
+    assert row.split()[2:4] == ["postgres", "FAILED"]
+    assert 'password authentication failed for user "postgres"' in row
+    assert "play went on" not in out and "wrong-db-secret" not in out
+
+
+def test_verify_ollama_stage_names_the_missing_model(ollama_server, postgres_server, prometheus_server):
+    # presence only (no completion): each attempt's timeout is cut to the time left before the deadline
+    extra = {"ollama_models": [{"name": "tiny"}, {"name": "llama3.1:8b"}], "verify_ollama_prompt": "",
+             "verify_deadline": 3}
+    proc = run_playbook(role_play("ollama"), platform_vars(ollama_server, postgres_server, prometheus_server, **extra))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    rows = {x.split("  ")[0]: x for x in out.splitlines() if x.startswith("Ollama ")}
+    assert rows["Ollama has tiny"].split()[3:5] == ["ollama", "ok"], rows
+    assert rows["Ollama has llama3.1:8b"].endswith(
+        f"model llama3.1:8b not present on {ollama_server.url} (have: tiny:latest)")
