@@ -179,7 +179,7 @@ class ModelSource:
                     self.weights = digest
                 arg = f"@sha256:{digest}"
             self.lines.append((command, arg))
-        if not any(c == "FROM" for c, _ in self.lines):
+        if not any(line[0] == "FROM" for line in self.lines):
             raise OllamaError(f"{path} is neither a GGUF file nor a Modelfile with a FROM line")
 
     def modelfile(self) -> str:
@@ -201,7 +201,7 @@ class ModelSource:
             elif command in ("TEMPLATE", "SYSTEM", "LICENSE"):
                 req[command.lower()] = arg
             elif command == "PARAMETER":
-                key, _, value = arg.partition(" ")
+                key, dummy, value = arg.partition(" ")
                 value = value.strip().strip('"')
                 if key == "stop":
                     params.setdefault("stop", []).append(value)
@@ -220,7 +220,7 @@ def _modelfile_commands(text: str) -> list[tuple[str, str]]:
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
-        command, _, arg = stripped.partition(" ")
+        command, dummy, arg = stripped.partition(" ")
         arg = arg.strip()
         if arg.startswith('"""'):
             body = arg[3:]

@@ -20,8 +20,8 @@ description:
   - Models come from a registry (the default registry, a host in the name, or a mirror given by O(source.registry)),
     from a GGUF file or Modelfile on the host the module runs on (air-gapped sites; the blobs are uploaded through
     the API, so the server may be remote), or from another model on the server (copy/alias).
-  - Pull and create answers are read line by line; an C({"error": ...}) line Ollama sends inside an HTTP 200 stream
-    fails the task with Ollama's message.
+  - "Pull and create answers are read line by line; an C({\"error\": ...}) line Ollama sends inside an HTTP 200 stream
+    fails the task with Ollama's message."
   - With O(models), one task manages a list of models; O(prune=true) then deletes every other model.
 options:
   name:

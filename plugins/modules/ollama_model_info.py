@@ -108,7 +108,7 @@ loaded:
       type: int
       sample: 6654289920
     size_vram:
-      description: Part of O(loaded[].size) in GPU memory, in bytes.
+      description: Part of the memory used that is GPU memory, in bytes.
       type: int
       sample: 6654289920
     expires_at:

@@ -64,8 +64,8 @@ def test_cpu_only_statefulset(tmp_path):
 
 
 def test_nvidia_two_replicas(tmp_path):
-    _, objs = render(tmp_path, ailab_gpu_vendor="nvidia", ollama_replicas=2, ollama_gpu_count=2,
-                     ollama_node_selector={"nvidia.com/gpu.present": "true"})
+    dummy, objs = render(tmp_path, ailab_gpu_vendor="nvidia", ollama_replicas=2, ollama_gpu_count=2,
+                         ollama_node_selector={"nvidia.com/gpu.present": "true"})
     sts = one(objs, "StatefulSet")
     pod = sts["spec"]["template"]["spec"]
     assert sts["spec"]["replicas"] == 2 and sts["spec"]["serviceName"] == "ollama-headless"
@@ -83,7 +83,7 @@ def test_nvidia_two_replicas(tmp_path):
 
 
 def test_amd_uses_the_rocm_image_and_amd_gpus(tmp_path):
-    _, objs = render(tmp_path, ailab_gpu_vendor="amd")
+    dummy, objs = render(tmp_path, ailab_gpu_vendor="amd")
     sts = one(objs, "StatefulSet")
     pod = sts["spec"]["template"]["spec"]
     assert "runtimeClassName" not in pod
@@ -94,7 +94,7 @@ def test_amd_uses_the_rocm_image_and_amd_gpus(tmp_path):
 
 
 def test_network_policy_admits_only_open_webui_and_monitoring(tmp_path):
-    _, objs = render(tmp_path, ollama_api_allowed_cidrs=["10.0.0.5/32"])
+    dummy, objs = render(tmp_path, ollama_api_allowed_cidrs=["10.0.0.5/32"])
     np = one(objs, "NetworkPolicy")
     assert np["spec"]["policyTypes"] == ["Ingress"]
     assert np["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "ollama"

@@ -81,7 +81,7 @@ def test_only_complete_dumps_of_that_database_are_candidates(tmp_path):
     make_dumps(d, "app-old", [95])            # another database whose name shares a prefix
     for name in (".app-20200101T000000Z.dump.partial", "app-20200101T000000Z.dump.bak", "README", ".last-run.json"):
         open(os.path.join(d, name), "w").close()
-    listed = [p for _, p in tool.list_dumps(d, "app")]
+    listed = [path for _stamp, path in tool.list_dumps(d, "app")]
     assert sorted(listed) == sorted(paths.values())
     assert expire(d, "app", 3, 35) == [paths[90]]
 
@@ -104,7 +104,7 @@ def test_base_backups_need_a_manifest_to_count(tmp_path):
         if complete:
             (base / f"base-{stamp}" / "backup_manifest").write_text("{}")
     found = tool.list_base_backups(str(base))
-    assert [p for _, p in found] == [str(base / "base-20261120T000000Z")]
+    assert [path for _stamp, path in found] == [str(base / "base-20261120T000000Z")]
 
 
 def test_metrics_describe_what_is_on_disk(tmp_path):

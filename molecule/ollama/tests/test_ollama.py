@@ -57,8 +57,9 @@ def test_model_created_and_preloaded(host):
 
 
 def test_generate_returns_text(host):
-    out = api(host, "/api/generate", {"model": "tiny", "prompt": "Name a colour.", "stream": False,
-                                       "options": {"num_predict": 8, "temperature": 0}})
+    payload = {"model": "tiny", "prompt": "Name a colour.", "stream": False,
+               "options": {"num_predict": 8, "temperature": 0}}
+    out = api(host, "/api/generate", payload)
     assert out["done"] is True
     assert out["response"].strip()
 
@@ -76,7 +77,6 @@ def converge(extra):
     ephemeral = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
     play = [{"hosts": "all", "gather_facts": True, "become": True, "roles": [{"role": "ailab.stack.ollama"}]}]
     variables = {
-        "ansible_python_interpreter": "auto_silent",
         "ailab_runtime": "systemd",
         "ollama_install_source": "local",
         "ollama_binary_name": "ollama-lib",
@@ -85,8 +85,15 @@ def converge(extra):
         "ollama_local_artifact": f"{ephemeral}/ollama-v1.tar",
     }
     variables.update(extra)
-    return run_playbook(play, extravars=variables, inventory="ollama-bookworm,",
-                        extra_args=["-c", "containers.podman.podman"], timeout=900)
+    # The container over podman; delegate_to localhost (the artifact check) with this interpreter.
+    inventory = os.path.join(ephemeral, "upgrade-inventory.yml")
+    with open(inventory, "w") as f:
+        json.dump({"all": {"hosts": {
+            "ollama-bookworm": {"ansible_connection": "containers.podman.podman",
+                                "ansible_python_interpreter": "auto_silent"},
+            "localhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}, f)
+    play[0]["hosts"] = "ollama-bookworm"
+    return run_playbook(play, extravars=variables, inventory=inventory, timeout=900)
 
 
 def test_upgrade_keeps_models(host):

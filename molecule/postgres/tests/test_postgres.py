@@ -63,12 +63,11 @@ def run_backup(host, *args):
 
 
 def restore_playbook(host, **extravars):
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default",
-               ANSIBLE_CALLBACKS_ENABLED="")
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
     return subprocess.run(
         ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "--limit", name_of(host),
          os.path.join(ROOT, "playbooks", "restore.yml"), "-e", json.dumps(extravars)],
-        env=env, capture_output=True, text=True, timeout=600)
+        env=env, capture_output=True, text=True, timeout=600, check=False)
 
 
 def load_chats(host, ca_file):
@@ -168,6 +167,7 @@ def test_retention_deletes_exactly_the_expired_backups(host):
     psql(host, "DROP DATABASE IF EXISTS retention_probe")
     psql(host, "CREATE DATABASE retention_probe")
     directory = f"{BACKUP_DIR}/retention_probe"
+    host.check_output(f"rm -rf {directory}")         # verify may run more than once
     host.check_output(f"install -d -o postgres -g postgres -m 0700 {directory}")
     now = dt.datetime.now(dt.timezone.utc)
     fake = {}
@@ -184,6 +184,7 @@ def test_retention_keeps_keep_min_even_when_all_are_old(host):
     psql(host, "DROP DATABASE IF EXISTS retention_old")
     psql(host, "CREATE DATABASE retention_old")
     directory = f"{BACKUP_DIR}/retention_old"
+    host.check_output(f"rm -rf {directory}")
     host.check_output(f"install -d -o postgres -g postgres -m 0700 {directory}")
     old = [f"retention_old-20200{m}01T000000Z.dump" for m in (1, 2, 3, 4)]
     for name in old:
@@ -194,14 +195,21 @@ def test_retention_keeps_keep_min_even_when_all_are_old(host):
 
 
 # -- restore (playbooks/restore.yml against this instance) --------------------------------------
+def replaced_databases(host):
+    return set(psql(host, f"SELECT datname FROM pg_database WHERE datname LIKE '{APP_DB}_replaced_%' "
+                          "AND NOT datallowconn").split())
+
+
 def test_backup_drop_restore_existing_returns_the_same_rows(host, ca_file):
+    query(host, ca_file, "DROP TABLE IF EXISTS after_backup")
     load_chats(host, ca_file)
+    replaced_before = replaced_databases(host)
     before = chats(host, ca_file)
     backup = run_backup(host, "--database", APP_DB)[-1]["file"]
     query(host, ca_file, "DROP TABLE chat; CREATE TABLE after_backup (x int)")
 
     refused = restore_playbook(host, restore_database=APP_DB, restore_target="existing")
-    assert refused.returncode != 0 and "restore_confirm" in refused.stdout
+    assert refused.returncode == 2 and "= 'yes-destroy-openwebui'" in refused.stderr, refused.stdout[-3000:]
     assert query(host, ca_file, "SELECT to_regclass('after_backup') IS NOT NULL")[0][0] is True  # untouched
 
     done = restore_playbook(host, restore_database=APP_DB, restore_target="existing",
@@ -213,12 +221,12 @@ def test_backup_drop_restore_existing_returns_the_same_rows(host, ca_file):
     # What was replaced is kept twice: a verified safety dump and the renamed database.
     safety = host.check_output(f"ls -1 {BACKUP_DIR}/_pre-restore/{APP_DB}-*Z.dump | tail -n 1")
     assert "after_backup" in host.check_output("runuser -u postgres -- pg_restore --list %s", safety)
-    replaced = psql(host, f"SELECT datname FROM pg_database WHERE datname LIKE '{APP_DB}_replaced_%' "
-                          "AND NOT datallowconn").splitlines()
-    assert len(replaced) == 1      # connections disabled, so the application cannot use it by mistake
+    # connections disabled, so the application cannot use it by mistake
+    assert len(replaced_databases(host) - replaced_before) == 1
 
 
 def test_restore_into_a_new_database_leaves_the_existing_one_alone(host, ca_file):
+    psql(host, "DROP DATABASE IF EXISTS openwebui_copy")
     load_chats(host, ca_file)
     run_backup(host, "--database", APP_DB)
     query(host, ca_file, "DELETE FROM chat WHERE id = 1")
@@ -233,5 +241,6 @@ def test_unreadable_backup_file_changes_nothing(host):
     host.check_output("echo garbage > /tmp/not-a-dump.dump")
     before = psql(host, "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database")
     failed = restore_playbook(host, restore_database=APP_DB, restore_file="/tmp/not-a-dump.dump")
-    assert failed.returncode != 0
+    assert failed.returncode == 2, failed.stdout[-3000:]
+    assert "pg_restore" in failed.stderr and "not-a-dump.dump" in failed.stderr
     assert psql(host, "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database") == before

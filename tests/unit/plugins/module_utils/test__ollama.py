@@ -98,7 +98,7 @@ def test_tags_are_keyed_by_normalised_name(http, client):
 def test_pull_reads_the_stream_and_returns_success(http, client):
     http.queue(lines({"status": "pulling manifest"}, {"status": "verifying sha256 digest"}, {"status": "success"}))
     assert client.pull("tiny", insecure=True) == {"status": "success"}
-    method, url, data, _ = http.calls[0]
+    method, url, data = http.calls[0][:3]
     assert (method, url, json.loads(data)) == ("POST", "http://ollama:11434/api/pull",
                                                {"model": "tiny", "insecure": True, "stream": True})
 

@@ -73,25 +73,25 @@ def test_check_mode_reports_the_same_keys_and_changes_nothing():
 
 def test_latest_pulls_only_when_the_registry_digest_differs():
     tags = {"tiny:latest": tag("tiny:latest", D1)}
-    _, same, client = run({"name": "tiny", "state": "latest"}, tags=tags, registry_digest=D1)
+    dummy, same, client = run({"name": "tiny", "state": "latest"}, tags=tags, registry_digest=D1)
     assert same["changed"] is False and not client.pull.called
-    _, newer, client = run({"name": "tiny", "state": "latest", "_ansible_check_mode": True}, tags=tags,
-                           registry_digest=D2)
+    dummy, newer, client = run({"name": "tiny", "state": "latest", "_ansible_check_mode": True}, tags=tags,
+                               registry_digest=D2)
     assert newer["changed"] is True and newer["actions"] == ["pull tiny:latest"] and not client.pull.called
     assert newer["digest"] == D2  # check mode knows what it would get
 
 
 def test_absent_deletes_only_what_exists():
-    _, gone, client = run({"name": "old", "state": "absent"}, tags={"old:latest": tag("old:latest")}, after={})
+    dummy, gone, client = run({"name": "old", "state": "absent"}, tags={"old:latest": tag("old:latest")}, after={})
     assert gone["actions"] == ["delete old:latest"] and gone["digest"] is None
     client.delete.assert_called_once_with("old:latest")
-    _, noop, client = run({"name": "old", "state": "absent"})
+    dummy, noop, client = run({"name": "old", "state": "absent"})
     assert noop["changed"] is False and not client.delete.called
 
 
 def test_registry_mirror_pulls_copies_and_removes_the_mirror_name():
-    _, result, client = run({"name": "llama3.1:8b", "source": {"registry": "mirror.lan:5000"}, "insecure": True},
-                            after={"llama3.1:8b": tag("llama3.1:8b")})
+    dummy, result, client = run({"name": "llama3.1:8b", "source": {"registry": "mirror.lan:5000"}, "insecure": True},
+                                after={"llama3.1:8b": tag("llama3.1:8b")})
     assert result["actions"] == ["pull mirror.lan:5000/library/llama3.1:8b",
                                  "copy mirror.lan:5000/library/llama3.1:8b to llama3.1:8b",
                                  "delete mirror.lan:5000/library/llama3.1:8b"]
@@ -102,24 +102,24 @@ def test_copy_source_needs_the_original_and_follows_it_with_latest():
     how, result, client = run({"name": "alias", "source": {"copy": "tiny"}})
     assert how == "fail" and "source.copy: model tiny:latest is not on the server" in result["msg"]
     tags = {"tiny:latest": tag("tiny:latest", D2), "alias:latest": tag("alias:latest", D1)}
-    _, result, client = run({"name": "alias", "source": {"copy": "tiny"}, "state": "latest"}, tags=tags, after=tags)
+    dummy, result, client = run({"name": "alias", "source": {"copy": "tiny"}, "state": "latest"}, tags=tags, after=tags)
     assert result["actions"] == ["copy tiny:latest to alias:latest"]
     client.copy.assert_called_once_with("tiny:latest", "alias:latest")
 
 
 def test_loaded_model_is_not_loaded_again():
     tags = {"tiny:latest": tag("tiny:latest")}
-    _, result, client = run({"name": "tiny", "loaded": True}, tags=tags, running={"tiny:latest": {}})
+    dummy, result, client = run({"name": "tiny", "loaded": True}, tags=tags, running={"tiny:latest": {}})
     assert result["changed"] is False and result["models"][0]["loaded"] is True and not client.load.called
-    _, result, client = run({"name": "tiny", "loaded": True, "keep_alive": "-1"}, tags=tags)
+    dummy, result, client = run({"name": "tiny", "loaded": True, "keep_alive": "-1"}, tags=tags)
     assert result["actions"] == ["load tiny:latest"]
     client.load.assert_called_once_with("tiny:latest", "-1")
 
 
 def test_models_list_with_prune_deletes_only_unlisted_models():
     tags = {"a:latest": tag("a:latest"), "b:latest": tag("b:latest"), "keep:v1": tag("keep:v1")}
-    _, result, client = run({"models": [{"name": "a"}, {"name": "keep:v1"}], "prune": True}, tags=tags,
-                            after={"a:latest": tag("a:latest"), "keep:v1": tag("keep:v1")})
+    dummy, result, client = run({"models": [{"name": "a"}, {"name": "keep:v1"}], "prune": True}, tags=tags,
+                                after={"a:latest": tag("a:latest"), "keep:v1": tag("keep:v1")})
     assert result["actions"] == ["delete b:latest (prune)"]
     client.delete.assert_called_once_with("b:latest")
     assert [(m["name"], m["changed"]) for m in result["models"]] == [
@@ -151,17 +151,13 @@ def test_ollama_errors_fail_with_the_message_and_what_was_done():
 def test_invalid_input_fails_before_any_request(args, message):
     how, result, client = run(args)
     assert how == "fail" and message in result["msg"]
-    assert not cls_called(client)
-
-
-def cls_called(client):
-    return client.tags.called or client.pull.called
+    assert not client.tags.called and not client.pull.called
 
 
 def test_argument_rules():
-    how, result, _ = run({"name": "x", "models": [{"name": "y"}]})
+    how, result, dummy = run({"name": "x", "models": [{"name": "y"}]})
     assert how == "fail" and "mutually exclusive" in result["msg"]
-    how, result, _ = run({"name": "x", "prune": True})
+    how, result, dummy = run({"name": "x", "prune": True})
     assert how == "fail" and "prune is True but all of the following are missing: models" in result["msg"]
-    how, result, _ = run({"name": "x", "source": {"path": "/a", "copy": "b"}})
+    how, result, dummy = run({"name": "x", "source": {"path": "/a", "copy": "b"}})
     assert how == "fail" and "mutually exclusive" in result["msg"]

@@ -1,0 +1,94 @@
+"""CloudNativePG objects of ailab.stack.postgres (runtime kubernetes), rendered offline and
+validated against the strict schemas (Kubernetes 1.34 + postgresql.cnpg.io/v1 CRDs), then checked
+for what matters: the app owner's password only inside a Secret, scram-sha-256 and TLS-only
+pg_hba, backups with the retention policy only when a destination is set."""
+from __future__ import annotations
+
+import os
+import stat
+import sys
+
+from helpers.playbook import load_manifests, run_playbook, validate_manifests
+
+APP_PW = "render-app-pw/with:odd@chars"
+S3_SECRET = "render-s3-secret-key"
+
+
+def render(tmp_path, **extra):
+    manifests = tmp_path / "manifests"
+    extravars = {
+        "ansible_python_interpreter": sys.executable,
+        "ailab_runtime": "kubernetes",
+        "ailab_kubernetes_apply": False,
+        "ailab_manifest_dir": str(manifests),
+        "ailab_namespace": "ailab",
+        "postgres_openwebui_password": APP_PW,
+    }
+    extravars.update(extra)
+    plays = [{"name": "render", "hosts": "localhost", "gather_facts": False,
+              "roles": [{"role": "ailab.stack.postgres"}]}]
+    proc = run_playbook(plays, extravars=extravars)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    return proc, manifests / "postgres"
+
+
+def kinds(objs):
+    return {o["kind"]: o for o in objs}
+
+
+def test_default_render_is_valid_and_secret_stays_in_the_secret(tmp_path):
+    proc, out = render(tmp_path)
+    check = validate_manifests(str(out))
+    assert check.returncode == 0, check.stdout + check.stderr
+    objs = load_manifests(str(out))
+    assert sorted(o["kind"] for o in objs) == ["Cluster", "Secret"]
+    k = kinds(objs)
+    secret, cluster = k["Secret"], k["Cluster"]
+    assert secret["type"] == "kubernetes.io/basic-auth"
+    assert secret["stringData"] == {"username": "openwebui", "password": APP_PW}
+    init = cluster["spec"]["bootstrap"]["initdb"]
+    assert (init["database"], init["owner"], init["secret"]["name"]) == ("openwebui", "openwebui", secret["metadata"]["name"])
+    assert cluster["metadata"]["namespace"] == secret["metadata"]["namespace"] == "ailab"
+    assert cluster["spec"]["postgresql"]["parameters"]["password_encryption"] == "scram-sha-256"
+    assert cluster["spec"]["postgresql"]["pg_hba"] == ["hostssl all all all scram-sha-256", "host all all all reject"]
+    assert "backup" not in cluster["spec"]
+    for name in os.listdir(out):
+        text = (out / name).read_text()
+        assert (APP_PW in text) == (name == "00-secret-app.yaml")
+        assert stat.S_IMODE(os.stat(out / name).st_mode) == 0o600
+    assert APP_PW not in proc.stdout + proc.stderr
+
+
+def test_backups_with_retention_when_a_destination_is_set_and_removed_when_not(tmp_path):
+    _proc, out = render(tmp_path, postgres_k8s_backup_destination="s3://backups/ailab", postgres_backup_retention_days=35,
+                    postgres_k8s_backup_endpoint_url="https://minio.example.org", postgres_backup_s3_access_key="AKIA1",
+                    postgres_backup_s3_secret_key=S3_SECRET, postgres_openwebui_extensions=["vector"],
+                    postgres_k8s_instances=3, postgres_k8s_storage_class="local-path")
+    check = validate_manifests(str(out))
+    assert check.returncode == 0, check.stdout + check.stderr
+    objs = load_manifests(str(out))
+    assert sorted(o["kind"] for o in objs) == ["Cluster", "ScheduledBackup", "Secret", "Secret"]
+    cluster, scheduled = kinds(objs)["Cluster"], kinds(objs)["ScheduledBackup"]
+    backup = cluster["spec"]["backup"]
+    assert backup["retentionPolicy"] == "35d"
+    store = backup["barmanObjectStore"]
+    assert store["destinationPath"] == "s3://backups/ailab" and store["endpointURL"] == "https://minio.example.org"
+    s3_secret = [o for o in objs if o["kind"] == "Secret" and o["metadata"]["name"] == store["s3Credentials"]["secretAccessKey"]["name"]]
+    assert s3_secret[0]["stringData"][store["s3Credentials"]["secretAccessKey"]["key"]] == S3_SECRET
+    assert scheduled["spec"]["cluster"]["name"] == cluster["metadata"]["name"]
+    assert scheduled["spec"]["method"] == "barmanObjectStore"
+    assert cluster["spec"]["instances"] == 3 and cluster["spec"]["storage"]["storageClass"] == "local-path"
+    assert cluster["spec"]["bootstrap"]["initdb"]["postInitApplicationSQL"] == ['CREATE EXTENSION IF NOT EXISTS "vector"']
+
+    # Turning backups off again removes their objects from the directory (nothing stale is applied).
+    render(tmp_path)
+    assert sorted(o["kind"] for o in load_manifests(str(out))) == ["Cluster", "Secret"]
+
+
+def test_missing_app_password_fails_naming_the_variable(tmp_path):
+    plays = [{"name": "render", "hosts": "localhost", "gather_facts": False, "roles": [{"role": "ailab.stack.postgres"}]}]
+    proc = run_playbook(plays, extravars={"ansible_python_interpreter": sys.executable, "ailab_runtime": "kubernetes",
+                                          "ailab_kubernetes_apply": False, "ailab_manifest_dir": str(tmp_path)})
+    assert proc.returncode != 0
+    assert "postgres_openwebui_password is empty" in proc.stdout
+    assert not (tmp_path / "postgres").exists()
