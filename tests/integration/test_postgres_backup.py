@@ -1,4 +1,4 @@
-"""The installed backup tool (roles/postgres/files/ailab-pg-backup) against a real PostgreSQL
+"""The installed backup tool (roles/postgres/files/ailab_pg_backup.py) against a real PostgreSQL
 on loopback: dump -> drop -> restore gives the same rows; retention; base backup; metrics."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 import services
 
-SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "postgres", "files", "ailab-pg-backup")
+SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "postgres", "files", "ailab_pg_backup.py")
 
 ROWS = [(1, "first chat", "héllo ✓"), (2, "second chat", "multi\nline"), (3, "third", None)]
 

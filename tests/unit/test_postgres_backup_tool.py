@@ -1,4 +1,4 @@
-"""The backup tool's pure parts (roles/postgres/files/ailab-pg-backup): retention selection,
+"""The backup tool's pure parts (roles/postgres/files/ailab_pg_backup.py): retention selection,
 listing of real files, metrics text. The real pg_dump path is in
 tests/integration/test_postgres_backup.py and molecule/postgres."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "postgres", "files", "ailab-pg-backup")
+SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "postgres", "files", "ailab_pg_backup.py")
 NOW = dt.datetime(2026, 11, 25, 12, 0, 0, tzinfo=dt.timezone.utc)
 
 

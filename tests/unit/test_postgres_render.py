@@ -61,9 +61,9 @@ def test_default_render_is_valid_and_secret_stays_in_the_secret(tmp_path):
 
 def test_backups_with_retention_when_a_destination_is_set_and_removed_when_not(tmp_path):
     _proc, out = render(tmp_path, postgres_k8s_backup_destination="s3://backups/ailab", postgres_backup_retention_days=35,
-                    postgres_k8s_backup_endpoint_url="https://minio.example.org", postgres_backup_s3_access_key="AKIA1",
-                    postgres_backup_s3_secret_key=S3_SECRET, postgres_openwebui_extensions=["vector"],
-                    postgres_k8s_instances=3, postgres_k8s_storage_class="local-path")
+                        postgres_k8s_backup_endpoint_url="https://minio.example.org", postgres_backup_s3_access_key="AKIA1",
+                        postgres_backup_s3_secret_key=S3_SECRET, postgres_openwebui_extensions=["vector"],
+                        postgres_k8s_instances=3, postgres_k8s_storage_class="local-path")
     check = validate_manifests(str(out))
     assert check.returncode == 0, check.stdout + check.stderr
     objs = load_manifests(str(out))

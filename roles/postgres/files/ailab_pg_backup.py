@@ -1,8 +1,10 @@
-#!/usr/bin/python3
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, ailab.stack maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """ailab-pg-backup: verified PostgreSQL backups with retention (installed by ailab.stack.postgres).
+
+Installed as /usr/local/lib/ailab/ailab_pg_backup.py and run through the wrapper
+/usr/local/sbin/ailab-pg-backup (python3 from the distribution).
 
 For each database: pg_dump -Fc (compressed) into <backup_dir>/<db>/.<name>.partial, check the
 archive with pg_restore --list, then rename it to <db>-<UTC timestamp>.dump, so a file with the
@@ -303,7 +305,7 @@ def render_metrics(backup_dir: str) -> str:
 def tree_size(path: str) -> int:
     if os.path.isfile(path):
         return os.path.getsize(path)
-    return sum(os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(path) for name in names)
+    return sum(os.path.getsize(os.path.join(root, name)) for root, _dirs, names in os.walk(path) for name in names)
 
 
 def parse_args(argv):
@@ -370,7 +372,7 @@ def main(argv=None) -> int:
             result["duration"] = round(time.time() - started, 3)
             if not args.output_dir:
                 backup.write_state(target_dir, {"success": result["success"], "finished": time.time(),
-                                         "duration": result["duration"]})
+                                                "duration": result["duration"]})
             print(json.dumps(result), flush=True)
         metrics_file = config.get("metrics_file", "")
         if metrics_file and os.path.isdir(os.path.dirname(metrics_file)):
