@@ -7,7 +7,15 @@ proxies everything else (and the redirected GETs) to the registry.
 
 `start_registry(workdir)` returns a handle with `host` (``127.0.0.1:PORT``, the registry part of
 an Ollama model name) and `break_blobs()` / `fix_blobs()`, which make nginx answer blob downloads
-with 503 while manifests still work: a registry that breaks in the middle of a pull.
+with an error page while manifests (and blob HEADs) still work: a registry that breaks in the
+middle of a pull, after Ollama has read the manifest and set up the download of its blobs.
+
+The error page comes with status 200 and no redirect, as from a broken proxy or CDN front: Ollama
+0.5 fails the pull at once ("unexpected status code 200"). A 4xx/5xx there makes it back off and
+retry for 30 s first (a fixed timeout in its downloader, no setting or environment variable
+shortens it; the module's `timeout` cannot either, as progress lines keep the stream busy), and
+the test would only wait longer for the same failure. (An Ollama that accepts a 200 as the blob
+itself would still fail the pull, after its download retries: the page is not the blob.)
 """
 from __future__ import annotations
 
@@ -77,7 +85,7 @@ location ~ ^/v2/.+/blobs/sha256:[0-9a-f]+$ {
 
 BLOBS_BROKEN = """\
 location ~ ^/v2/.+/blobs/sha256:[0-9a-f]+$ {
-  if ($request_method = GET) { return 503 "registry storage unavailable\\n"; }
+  if ($request_method = GET) { return 200 "registry storage unavailable\\n"; }
   proxy_pass http://127.0.0.1:%d;
 }
 """
@@ -123,7 +131,7 @@ class Registry(Service):
         self._start_nginx()
 
     def break_blobs(self) -> None:
-        """Blob downloads fail with 503; manifests still answer (a pull breaks after its manifest)."""
+        """Blob downloads get an error page; manifests still answer (a pull breaks after its manifest)."""
         self._restart_nginx(BLOBS_BROKEN)
 
     def fix_blobs(self) -> None:

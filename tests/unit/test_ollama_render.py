@@ -2,7 +2,10 @@
 validated strictly against the Kubernetes 1.34 schemas, and checked for the invariants: GPU
 requests per vendor (RuntimeClass for NVIDIA), CPU-only without any GPU field, model volumes of
 the configured size and class, readiness on /api/version, PDB, and a NetworkPolicy that lets in
-only Open WebUI and monitoring. No preload runs (it needs a cluster)."""
+only Open WebUI and monitoring. No preload runs (it needs a cluster).
+
+Every valid configuration is rendered once, in one ansible-playbook run (`renders`, one play per
+configuration, each into its own directory); the failures are runs of their own."""
 from __future__ import annotations
 
 import os
@@ -10,25 +13,39 @@ import sys
 
 import pytest
 
-from helpers.playbook import load_manifests, run_playbook, validate_manifests
+from helpers.playbook import load_manifests, render_variants, run_playbook, validate_manifests
 
 
-def render(tmp_path, **extra):
-    manifests = tmp_path / "manifests"
-    extravars = {
-        "ansible_python_interpreter": sys.executable,
-        "ailab_runtime": "kubernetes",
-        "ailab_kubernetes_apply": False,
-        "ailab_manifest_dir": str(manifests),
-        "ailab_namespace": "ailab",
-        "ollama_models": [{"name": "llama3.1:8b", "loaded": True}],  # must not be touched without a cluster
-    }
-    extravars.update(extra)
-    proc = run_playbook([{"hosts": "localhost", "gather_facts": False, "roles": [{"role": "ailab.stack.ollama"}]}],
-                        extravars=extravars)
+COMMON = {
+    "ailab_runtime": "kubernetes",
+    "ailab_kubernetes_apply": False,
+    "ailab_namespace": "ailab",
+    "ollama_models": [{"name": "llama3.1:8b", "loaded": True}],  # must not be touched without a cluster
+}
+# name -> variables (a list: rendered in that order into the same directory, see render_variants)
+VARIANTS = {
+    "cpu": {"ailab_gpu_vendor": "none", "ollama_storage_class": "local-path", "ollama_storage_size": "40Gi"},
+    "nvidia": {"ailab_gpu_vendor": "nvidia", "ollama_replicas": 2, "ollama_gpu_count": 2,
+               "ollama_node_selector": {"nvidia.com/gpu.present": "true"}},
+    "amd": {"ailab_gpu_vendor": "amd"},
+    "cidrs": {"ollama_api_allowed_cidrs": ["10.0.0.5/32"]},
+    "statefulset-then-deployment": [{}, {"ollama_workload_kind": "Deployment", "ollama_replicas": 2,
+                                         "ollama_storage_access_mode": "ReadWriteMany", "ollama_storage_size": "200Gi"}],
+}
+
+
+@pytest.fixture(scope="module")
+def renders(tmp_path_factory):
+    """{variant: its directory} of the one run that rendered every VARIANTS entry."""
+    proc, dirs = render_variants("ailab.stack.ollama", VARIANTS, tmp_path_factory.mktemp("variants"), COMMON)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "models.yml for localhost" not in proc.stdout  # no preload when nothing was applied
-    out = manifests / "ollama"
+    return dirs
+
+
+def rendered(renders, variant, step="manifests"):
+    """The objects a variant rendered (`step`: e.g. step1, the state before its next step), valid."""
+    out = renders[variant] / step / "ollama"
     valid = validate_manifests(str(out))
     assert valid.returncode == 0, valid.stdout + valid.stderr
     return out, load_manifests(str(out))
@@ -44,8 +61,8 @@ def container(workload):
     return workload["spec"]["template"]["spec"]["containers"][0]
 
 
-def test_cpu_only_statefulset(tmp_path):
-    out, objs = render(tmp_path, ailab_gpu_vendor="none", ollama_storage_class="local-path", ollama_storage_size="40Gi")
+def test_cpu_only_statefulset(renders):
+    out, objs = rendered(renders, "cpu")
     assert sorted(os.listdir(out)) == ["00-namespace.yaml", "10-service.yaml", "20-statefulset.yaml",
                                        "30-poddisruptionbudget.yaml", "40-networkpolicy.yaml"]
     sts = one(objs, "StatefulSet")
@@ -63,9 +80,8 @@ def test_cpu_only_statefulset(tmp_path):
     assert c["volumeMounts"] == [{"name": "models", "mountPath": "/models"}]
 
 
-def test_nvidia_two_replicas(tmp_path):
-    dummy, objs = render(tmp_path, ailab_gpu_vendor="nvidia", ollama_replicas=2, ollama_gpu_count=2,
-                         ollama_node_selector={"nvidia.com/gpu.present": "true"})
+def test_nvidia_two_replicas(renders):
+    dummy, objs = rendered(renders, "nvidia")
     sts = one(objs, "StatefulSet")
     pod = sts["spec"]["template"]["spec"]
     assert sts["spec"]["replicas"] == 2 and sts["spec"]["serviceName"] == "ollama-headless"
@@ -82,8 +98,8 @@ def test_nvidia_two_replicas(tmp_path):
     assert services["ollama"]["spec"]["ports"][0]["port"] == 11434
 
 
-def test_amd_uses_the_rocm_image_and_amd_gpus(tmp_path):
-    dummy, objs = render(tmp_path, ailab_gpu_vendor="amd")
+def test_amd_uses_the_rocm_image_and_amd_gpus(renders):
+    dummy, objs = rendered(renders, "amd")
     sts = one(objs, "StatefulSet")
     pod = sts["spec"]["template"]["spec"]
     assert "runtimeClassName" not in pod
@@ -93,8 +109,8 @@ def test_amd_uses_the_rocm_image_and_amd_gpus(tmp_path):
     assert pod["tolerations"][0]["key"] == "amd.com/gpu"
 
 
-def test_network_policy_admits_only_open_webui_and_monitoring(tmp_path):
-    dummy, objs = render(tmp_path, ollama_api_allowed_cidrs=["10.0.0.5/32"])
+def test_network_policy_admits_only_open_webui_and_monitoring(renders):
+    dummy, objs = rendered(renders, "cidrs")
     np = one(objs, "NetworkPolicy")
     assert np["spec"]["policyTypes"] == ["Ingress"]
     assert np["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "ollama"
@@ -107,10 +123,10 @@ def test_network_policy_admits_only_open_webui_and_monitoring(tmp_path):
     assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
 
 
-def test_deployment_with_shared_volume_and_stale_files_removed(tmp_path):
-    render(tmp_path)  # a StatefulSet first
-    out, objs = render(tmp_path, ollama_workload_kind="Deployment", ollama_replicas=2,
-                       ollama_storage_access_mode="ReadWriteMany", ollama_storage_size="200Gi")
+def test_deployment_with_shared_volume_and_stale_files_removed(renders):
+    first, _objs = rendered(renders, "statefulset-then-deployment", "step1")  # a StatefulSet first
+    assert "20-statefulset.yaml" in os.listdir(first)
+    out, objs = rendered(renders, "statefulset-then-deployment")  # then a Deployment into the same directory
     assert "20-statefulset.yaml" not in os.listdir(out) and "20-deployment.yaml" in os.listdir(out)
     dep = one(objs, "Deployment")
     assert dep["spec"]["strategy"] == {"type": "Recreate"}

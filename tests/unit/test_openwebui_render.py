@@ -4,6 +4,10 @@ several replicas correct: one shared secret key (secretKeyRef to one Secret), Re
 websocket manager and the app state, PostgreSQL (never SQLite), pgvector, PDB, probes on /health,
 rolling updates that never drop below the wanted replicas; plus single sign-on mapping, secrets
 only inside Secret objects, and tenants isolated by namespace, quota and NetworkPolicy.
+
+Every valid configuration is rendered once, in one ansible-playbook run (`renders`, one play per
+configuration, each into its own directory); only the failures and the second run of the secret
+key test are runs of their own.
 """
 from __future__ import annotations
 
@@ -14,26 +18,53 @@ import sys
 
 import pytest
 
-from helpers.playbook import load_manifests, run_playbook, validate_manifests
+from helpers.playbook import load_manifests, render_variants, run_playbook, validate_manifests
 
 ADMIN_PW = "render-admin-password"
 DB_PW = "render/db@pass:word"
 OAUTH_SECRET = "render-oauth-client-secret"
 SECRETS = [ADMIN_PW, OAUTH_SECRET, "render%2Fdb%40pass%3Aword"]
+COMMON = {
+    "ailab_runtime": "kubernetes",
+    "ailab_kubernetes_apply": False,
+    "ailab_namespace": "ailab",
+    "ailab_ingress_host": "chat.example.org",
+    "openwebui_admin_email": "admin@example.org",
+    "openwebui_admin_password": ADMIN_PW,
+    "openwebui_db_password": DB_PW,
+}
+SSO_CASES = [
+    ("google", {}, {"GOOGLE_CLIENT_ID": "cid", "GOOGLE_OAUTH_SCOPE": "openid email profile"}, "GOOGLE_CLIENT_SECRET"),
+    ("microsoft", {"openwebui_oauth_microsoft_tenant_id": "tid-1"},
+     {"MICROSOFT_CLIENT_ID": "cid", "MICROSOFT_CLIENT_TENANT_ID": "tid-1"}, "MICROSOFT_CLIENT_SECRET"),
+]
+# name -> variables (a list: rendered in that order into the same directory, see render_variants)
+VARIANTS = {
+    "one": {},
+    "three": {"openwebui_replicas": 3, "openwebui_oauth_provider": "oidc", "openwebui_oauth_client_id": "ai-chat",
+              "openwebui_oauth_client_secret": OAUTH_SECRET,
+              "openwebui_oauth_discovery_url": "https://sso.example.org/realms/ai/.well-known/openid-configuration"},
+    "tenants": {"ailab_tenants": [
+        {"name": "acme"},
+        {"name": "globex", "tier": "gpu", "replicas": 2, "host": "ai.globex.example"},
+    ]},
+    **{provider: {"openwebui_oauth_provider": provider, "openwebui_oauth_client_id": "cid",
+                  "openwebui_oauth_client_secret": OAUTH_SECRET, **extra}
+       for provider, extra, _plain, _secret in SSO_CASES},
+    "reused-key": {"openwebui_replicas": 2},  # the first run; test_secret_key_generated_once_and_reused runs again
+    "vault-key": {"openwebui_secret_key": "k" * 48},
+    "hpa-then-one": [{"openwebui_replicas": 2, "openwebui_hpa_enabled": True, "openwebui_hpa_max_replicas": 6}, {}],
+    "external-redis": {"openwebui_replicas": 2, "openwebui_redis_url": "redis://:pw@redis.example.org:6379/3"},
+}
 
 
 def render(tmp_path, **extra):
+    """One run of its own (failures, re-runs): the variables of COMMON with `extra` on top, as -e."""
     manifests = tmp_path / "manifests"
     extravars = {
         "ansible_python_interpreter": sys.executable,  # the toolchain venv, not whatever `python3` is here
-        "ailab_runtime": "kubernetes",
-        "ailab_kubernetes_apply": False,
+        **COMMON,
         "ailab_manifest_dir": str(manifests),
-        "ailab_namespace": "ailab",
-        "ailab_ingress_host": "chat.example.org",
-        "openwebui_admin_email": "admin@example.org",
-        "openwebui_admin_password": ADMIN_PW,
-        "openwebui_db_password": DB_PW,
     }
     extravars.update(extra)
     plays = [{"name": "render", "hosts": "localhost", "gather_facts": False,
@@ -63,30 +94,33 @@ def secret_data(secret):
 
 
 @pytest.fixture(scope="module")
-def single(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("one")
-    proc, d = render(tmp)
-    return ok(proc), d / "openwebui", tmp
+def renders(tmp_path_factory):
+    """(process, {variant: its directory}) of the one run that rendered every VARIANTS entry."""
+    proc, dirs = render_variants("ailab.stack.openwebui", VARIANTS, tmp_path_factory.mktemp("variants"), COMMON)
+    return ok(proc), dirs
 
 
 @pytest.fixture(scope="module")
-def three(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("three")
-    proc, d = render(tmp, openwebui_replicas=3, openwebui_oauth_provider="oidc",
-                     openwebui_oauth_client_id="ai-chat", openwebui_oauth_client_secret=OAUTH_SECRET,
-                     openwebui_oauth_discovery_url="https://sso.example.org/realms/ai/.well-known/openid-configuration")
-    return ok(proc), d / "openwebui", tmp
+def single(renders):
+    proc, dirs = renders
+    return proc, dirs["one"] / "manifests" / "openwebui", dirs["one"]
+
+
+@pytest.fixture(scope="module")
+def three(renders):
+    proc, dirs = renders
+    return proc, dirs["three"] / "manifests" / "openwebui", dirs["three"]
 
 
 @pytest.mark.parametrize("fixture", ["single", "three"])
 def test_manifests_are_valid(fixture, request):
-    _, d, _ = request.getfixturevalue(fixture)
+    _proc, d, _tmp = request.getfixturevalue(fixture)
     res = validate_manifests(str(d))
     assert res.returncode == 0, res.stdout + res.stderr
 
 
 def test_single_replica_objects(single):
-    _, d, _ = single
+    _proc, d, _tmp = single
     objs = load_manifests(str(d))
     kinds = sorted(o["kind"] for o in objs)
     assert kinds == sorted(["Namespace", "Secret", "PersistentVolumeClaim", "Deployment", "Service",
@@ -102,7 +136,7 @@ def test_single_replica_objects(single):
 
 
 def test_multi_replica_invariants(three):
-    _, d, _ = three
+    _proc, d, _tmp = three
     objs = load_manifests(str(d))
     dep = by_kind(objs, "Deployment", "openwebui")[0]
     spec = dep["spec"]
@@ -147,14 +181,14 @@ def test_multi_replica_invariants(three):
 
 
 def test_no_sqlite_anywhere(single, three):
-    for _, d, _ in (single, three):
+    for _proc, d, _tmp in (single, three):
         for obj in load_manifests(str(d)):
             text = str(obj) + "".join(secret_data(obj).values() if obj["kind"] == "Secret" else [])
             assert "sqlite" not in text.lower()
 
 
 def test_oidc_mapping(three):
-    _, d, _ = three
+    _proc, d, _tmp = three
     objs = load_manifests(str(d))
     env = container_env(by_kind(objs, "Deployment", "openwebui")[0])
     assert env["OAUTH_CLIENT_ID"] == "ai-chat"
@@ -166,16 +200,11 @@ def test_oidc_mapping(three):
     assert env["WEBUI_URL"] == "https://chat.example.org"
 
 
-@pytest.mark.parametrize("provider,extra,plain,secret", [
-    ("google", {}, {"GOOGLE_CLIENT_ID": "cid", "GOOGLE_OAUTH_SCOPE": "openid email profile"}, "GOOGLE_CLIENT_SECRET"),
-    ("microsoft", {"openwebui_oauth_microsoft_tenant_id": "tid-1"},
-     {"MICROSOFT_CLIENT_ID": "cid", "MICROSOFT_CLIENT_TENANT_ID": "tid-1"}, "MICROSOFT_CLIENT_SECRET"),
-])
-def test_other_sso_providers(tmp_path, provider, extra, plain, secret):
-    proc, d = render(tmp_path, openwebui_oauth_provider=provider, openwebui_oauth_client_id="cid",
-                     openwebui_oauth_client_secret=OAUTH_SECRET, **extra)
-    ok(proc)
-    objs = load_manifests(str(d / "openwebui"))
+@pytest.mark.parametrize("provider,extra,plain,secret", SSO_CASES)
+def test_other_sso_providers(renders, provider, extra, plain, secret):
+    assert VARIANTS[provider] == {"openwebui_oauth_provider": provider, "openwebui_oauth_client_id": "cid",
+                                  "openwebui_oauth_client_secret": OAUTH_SECRET, **extra}
+    objs = load_manifests(str(renders[1][provider] / "manifests" / "openwebui"))
     env = container_env(by_kind(objs, "Deployment")[0])
     for k, v in plain.items():
         assert env[k] == v
@@ -184,7 +213,7 @@ def test_other_sso_providers(tmp_path, provider, extra, plain, secret):
 
 
 def test_secrets_only_inside_secret_objects(single, three):
-    for proc, d, _ in (single, three):
+    for proc, d, _tmp in (single, three):
         for name in os.listdir(d):
             text = (d / name).read_text()
             mode = stat.S_IMODE(os.stat(d / name).st_mode)
@@ -197,11 +226,11 @@ def test_secrets_only_inside_secret_objects(single, three):
             assert s not in proc.stdout
 
 
-def test_secret_key_generated_once_and_reused(tmp_path):
-    first, d = render(tmp_path, openwebui_replicas=2)
-    ok(first)
+def test_secret_key_generated_once_and_reused(renders):
+    tmp_path = renders[1]["reused-key"]  # the first run (openwebui_replicas: 2) was the shared one
+    d = tmp_path / "manifests"
     key1 = secret_data(by_kind(load_manifests(str(d / "openwebui")), "Secret")[0])["WEBUI_SECRET_KEY"]
-    second, _ = render(tmp_path, openwebui_replicas=2)
+    second, _dir = render(tmp_path, openwebui_replicas=2)
     ok(second)
     key2 = secret_data(by_kind(load_manifests(str(d / "openwebui")), "Secret")[0])["WEBUI_SECRET_KEY"]
     assert key1 == key2
@@ -209,29 +238,28 @@ def test_secret_key_generated_once_and_reused(tmp_path):
     assert "changed=0" in second.stdout.split("PLAY RECAP")[-1]
 
 
-def test_vault_secret_key_wins(tmp_path):
-    ok(render(tmp_path, openwebui_secret_key="k" * 48)[0])
-    data = secret_data(by_kind(load_manifests(str(tmp_path / "manifests" / "openwebui")), "Secret")[0])
+def test_vault_secret_key_wins(renders):
+    data = secret_data(by_kind(load_manifests(str(renders[1]["vault-key"] / "manifests" / "openwebui")), "Secret")[0])
     assert data["WEBUI_SECRET_KEY"] == "k" * 48
 
 
-def test_hpa_and_switching_features_off(tmp_path):
-    ok(render(tmp_path, openwebui_replicas=2, openwebui_hpa_enabled=True, openwebui_hpa_max_replicas=6)[0])
-    d = tmp_path / "manifests" / "openwebui"
+def test_hpa_and_switching_features_off(renders):
+    # step 1 (2 replicas and an HPA) as it was on disk before step 2 (defaults) rendered into the same directory
+    d = renders[1]["hpa-then-one"] / "step1" / "openwebui"
     objs = load_manifests(str(d))
     hpa = by_kind(objs, "HorizontalPodAutoscaler")[0]["spec"]
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 6)
     assert "replicas" not in by_kind(objs, "Deployment", "openwebui")[0]["spec"]  # owned by the HPA
     assert validate_manifests(str(d)).returncode == 0
+    assert {"30-redis.yaml", "50-pdb.yaml", "51-hpa.yaml"} <= set(os.listdir(d))  # so "gone" below means removed
     # back to one replica: Redis, PDB and HPA files are gone, not left behind to be applied
-    ok(render(tmp_path)[0])
+    d = renders[1]["hpa-then-one"] / "manifests" / "openwebui"
     assert sorted(os.listdir(d)) == ["00-namespace.yaml", "10-secret.yaml", "20-pvc.yaml", "40-deployment.yaml",
                                      "41-service.yaml", "60-networkpolicy.yaml", "70-ingress.yaml"]
 
 
-def test_external_redis(tmp_path):
-    ok(render(tmp_path, openwebui_replicas=2, openwebui_redis_url="redis://:pw@redis.example.org:6379/3")[0])
-    objs = load_manifests(str(tmp_path / "manifests" / "openwebui"))
+def test_external_redis(renders):
+    objs = load_manifests(str(renders[1]["external-redis"] / "manifests" / "openwebui"))
     assert not by_kind(objs, "Deployment", "openwebui-redis")
     assert secret_data(by_kind(objs, "Secret")[0])["REDIS_URL"] == "redis://:pw@redis.example.org:6379/3"
 
@@ -255,23 +283,19 @@ def test_bad_values_fail_early_naming_the_variable(tmp_path, extra, message):
 
 
 @pytest.fixture(scope="module")
-def tenants(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("tenants")
-    proc, d = render(tmp, ailab_tenants=[
-        {"name": "acme"},
-        {"name": "globex", "tier": "gpu", "replicas": 2, "host": "ai.globex.example"},
-    ])
-    return ok(proc), d / "tenants", tmp
+def tenants(renders):
+    proc, dirs = renders
+    return proc, dirs["tenants"] / "manifests" / "tenants", dirs["tenants"]
 
 
 def test_tenant_manifests_are_valid(tenants):
-    _, d, _ = tenants
+    _proc, d, _tmp = tenants
     res = validate_manifests(str(d))
     assert res.returncode == 0, res.stdout + res.stderr
 
 
 def test_tenants_are_isolated_with_own_openwebui_and_ollama(tenants):
-    _, d, tmp = tenants
+    _proc, d, tmp = tenants
     acme = load_manifests(str(d / "acme"))
     globex = load_manifests(str(d / "globex"))
     for objs, ns in ((acme, "ai-acme"), (globex, "ai-globex")):
