@@ -373,7 +373,8 @@ def check_openwebui(spec: dict, timeout: float, secrets: list[str] | None = None
     detail += f", signed in as {spec['email']}"
     if spec.get("model"):
         what = f"chat completion with {spec['model']} through {mask_url(base)}"
-        payload = {"model": spec["model"], "stream": False,
+        # Open WebUI lists Ollama models by their full reference (tiny -> tiny:latest)
+        payload = {"model": _model_ref(spec["model"]), "stream": False,
                    "messages": [{"role": "user", "content": spec["prompt"]}]}
         resp = http_request(base + "/api/chat/completions", timeout, "POST",
                             {"Authorization": f"Bearer {token}"}, payload, **tls)
