@@ -51,7 +51,7 @@ def start_container() -> None:
     podman("rm", "-f", "-t", "2", NAME, check=False)
     podman("run", "-d", "--name", NAME, "--systemd=always", "--cap-add", "NET_ADMIN,NET_RAW", IMAGE,
            "/lib/systemd/systemd")
-    for _ in range(60):
+    for _attempt in range(60):
         state = podman("exec", NAME, "systemctl", "is-system-running", check=False)
         if state in ("running", "degraded"):
             break

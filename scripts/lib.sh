@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared shell helpers for scripts/*. Source it: . "$(dirname "$0")/lib.sh"
 # AILAB_HOME holds everything the toolchain installs outside the git tree (venvs, the test
 # Ollama, image build scratch), so a fresh clone (CI) reuses a ready machine in seconds.

@@ -328,13 +328,13 @@ def test_fail2ban_bans_repeated_ssh_failures(host):
     attacker = host.check_output("ip route | awk '/^default/ {print $3}'")
     target = container_ip(host)
     try:
-        for _ in range(6):
+        for _attempt in range(6):
             subprocess.run(["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
                             "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=3",
                             f"no-such-user@{target}", "true"], capture_output=True, timeout=15, check=False)
             if attacker in host.check_output("fail2ban-client status sshd"):
                 break
-        for _ in range(30):
+        for _attempt in range(30):
             if attacker in host.check_output("fail2ban-client status sshd"):
                 break
             time.sleep(0.5)

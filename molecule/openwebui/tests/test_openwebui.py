@@ -54,7 +54,7 @@ def token(base):
 def test_service_enabled_and_running(host):
     svc = host.service("open-webui")
     assert svc.is_enabled and svc.is_running
-    assert host.check_output(f"/opt/open-webui/venv/bin/pip show open-webui | sed -n 's/^Version: //p'") == "0.12.4"
+    assert host.check_output("/opt/open-webui/venv/bin/pip show open-webui | sed -n 's/^Version: //p'") == "0.12.4"
 
 
 def test_health_and_database(base):

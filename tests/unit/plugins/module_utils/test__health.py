@@ -201,7 +201,7 @@ def owui(web):
     def chat(handler, body):
         if handler.headers.get("Authorization") != "Bearer tok-123456":
             return 401, {"detail": "Not authenticated"}
-        if body["model"] != "tiny":
+        if body["model"] != "tiny:latest":  # like the real one: Ollama models by full reference
             return 400, {"detail": "Model not found"}
         return 200, {"choices": [{"message": {"role": "assistant", "content": "OK"}}]}
 
