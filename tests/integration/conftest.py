@@ -8,6 +8,7 @@ import tempfile
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
+import health_servers  # noqa: E402
 import services  # noqa: E402
 
 
@@ -33,5 +34,16 @@ def postgres_server():
     workdir = tempfile.mkdtemp(prefix="ailab-pg-")
     os.chmod(workdir, 0o755)
     svc = services.start_postgres(workdir)
+    yield svc
+    svc.close()
+
+
+@pytest.fixture(scope="session")
+def prometheus_server():
+    """A real Prometheus (Debian package) on a free loopback port, scraping itself."""
+    reason = health_servers.prometheus_available()
+    if reason:
+        pytest.skip(reason)
+    svc = health_servers.start_prometheus(tempfile.mkdtemp(prefix="ailab-prom-"))
     yield svc
     svc.close()

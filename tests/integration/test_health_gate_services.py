@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime
 import json
 import sys
-import tempfile
 import urllib.request
 
 import pytest
@@ -58,16 +57,6 @@ def expiring_https(pki):
     server = _https(pki, "expiring", NOW - 87 * DAY, NOW + 3 * DAY)
     yield server
     server.close()
-
-
-@pytest.fixture(scope="module")
-def prometheus_server():
-    reason = health_servers.prometheus_available()
-    if reason:
-        pytest.skip(reason)
-    svc = health_servers.start_prometheus(tempfile.mkdtemp(prefix="ailab-prom-"))
-    yield svc
-    svc.close()
 
 
 def closed_port() -> int:

@@ -4,22 +4,10 @@ play with the report when a stage does not work."""
 from __future__ import annotations
 
 import sys
-import tempfile
 
 import pytest
 
-import health_servers
 from helpers.playbook import run_playbook
-
-
-@pytest.fixture(scope="module")
-def prometheus_server():
-    reason = health_servers.prometheus_available()
-    if reason:
-        pytest.skip(reason)
-    svc = health_servers.start_prometheus(tempfile.mkdtemp(prefix="ailab-prom-"))
-    yield svc
-    svc.close()
 
 
 def platform_vars(ollama, postgres, prometheus, **extra):
@@ -34,6 +22,7 @@ def platform_vars(ollama, postgres, prometheus, **extra):
         "postgres_openwebui_database": "postgres",
         "prometheus_port": int(prometheus.url.rsplit(":", 1)[1]),
         "verify_openwebui_enabled": False,   # a real Open WebUI is tested by the openwebui role's tests
+        "verify_monitoring_enabled": True,   # off by default until the monitoring stage exists; Prometheus is real here
         "verify_deadline": 60,
         "verify_interval": 0.5,
         **extra,
