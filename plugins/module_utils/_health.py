@@ -374,7 +374,8 @@ def check_openwebui(spec: dict, timeout: float, secrets: list[str] | None = None
     if spec.get("model"):
         what = f"chat completion with {spec['model']} through {mask_url(base)}"
         # Open WebUI lists Ollama models by their full reference (tiny -> tiny:latest)
-        payload = {"model": _model_ref(spec["model"]), "stream": False,
+        # max_tokens bounds the answer: a small model may otherwise ramble for minutes on a CPU
+        payload = {"model": _model_ref(spec["model"]), "stream": False, "max_tokens": 16,
                    "messages": [{"role": "user", "content": spec["prompt"]}]}
         resp = http_request(base + "/api/chat/completions", timeout, "POST",
                             {"Authorization": f"Bearer {token}"}, payload, **tls)

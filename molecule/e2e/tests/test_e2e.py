@@ -2,6 +2,7 @@
 PostgreSQL, is in the next backup, and the platform's own health gate passes from a fresh run."""
 import json
 import os
+import shlex
 import socket
 import subprocess
 
@@ -13,14 +14,18 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")
 ADMIN = {"email": "admin@e2e.test", "password": "e2e-admin-password"}
 
 
+CLIENT = """
+import json, sys, urllib.request
+method, path, token, body = sys.argv[1], sys.argv[2], sys.argv[3], sys.stdin.read().strip()
+req = urllib.request.Request("http://127.0.0.1:8080" + path, method=method, data=body.encode() if body else None,
+                             headers={"Content-Type": "application/json", **({"Authorization": "Bearer " + token} if token else {})})
+print(urllib.request.urlopen(req, timeout=120).read().decode())
+"""
+
+
 def api(host, method, path, body=None, token=None):
-    """curl inside the server: Open WebUI listens there; the firewall keeps it from this host."""
-    cmd = ["curl", "-sS", "-m", "120", "-X", method, f"http://127.0.0.1:8080{path}", "-H", "Content-Type: application/json"]
-    if token:
-        cmd += ["-H", f"Authorization: Bearer {token}"]
-    if body is not None:
-        cmd += ["-d", json.dumps(body)]
-    out = host.run(" ".join(f"'{c}'" for c in cmd))
+    """A request from inside the server: Open WebUI listens there; the firewall keeps it from this host."""
+    out = host.run(f"python3 -c {shlex.quote(CLIENT)} {method} {path} '{token or ''}' <<'EOF'\n{json.dumps(body) if body is not None else ''}\nEOF")
     assert out.rc == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -32,7 +37,7 @@ def token(host):
 
 def test_chat_through_openwebui_reaches_ollama(host, token):
     answer = api(host, "POST", "/api/chat/completions",
-                 {"model": "tiny:latest", "stream": False, "messages": [{"role": "user", "content": "Say hello."}]}, token)
+                 {"model": "tiny:latest", "stream": False, "max_tokens": 16, "messages": [{"role": "user", "content": "Say hello."}]}, token)
     assert answer["choices"][0]["message"]["content"].strip()
 
 
