@@ -141,6 +141,13 @@ def host_address(hostvars, name):
     return None  # not reached
 
 
+def _canonical_address(source):
+    """A one-address network is written as the bare address (10.0.0.1/32 -> 10.0.0.1), the way
+    `ufw show added` prints it; otherwise the rule would look missing on every run."""
+    net = ipaddress.ip_network(source, strict=False)
+    return str(net.network_address) if net.prefixlen == net.max_prefixlen else source
+
+
 def _sources(service, hostvars, groups, admin_cidrs):
     sources = service.get("from", ["any"])
     if isinstance(sources, str):
@@ -153,7 +160,7 @@ def _sources(service, hostvars, groups, admin_cidrs):
         elif source == "admin":
             result.extend(str(c) for c in admin_cidrs)
         elif _is_address(source):
-            result.append(source)
+            result.append(_canonical_address(source))
         else:
             result.extend(host_address(hostvars, member) for member in groups.get(source, []))
     return result

@@ -160,3 +160,12 @@ def test_bad_admin_cidr_and_bad_services_type_fail():
 
 def test_filter_is_registered():
     assert FilterModule().filters()["firewall_rules"] is firewall_rules
+
+
+def test_single_address_cidrs_are_written_as_ufw_prints_them():
+    """ufw shows 10.89.77.1/32 as 10.89.77.1: a rule written with /32 must compare equal on re-runs."""
+    services = [{"name": "demo", "port": 8080, "from": ["10.89.77.1/32", "2001:db8::1/128", "10.0.0.0/8"]}]
+    rules = firewall_rules(services, {}, {}, "h1")
+    assert sorted(r["from"] for r in rules) == ["10.0.0.0/8", "10.89.77.1", "2001:db8::1"]
+    single = [r["ufw"] for r in rules if r["from"] == "10.89.77.1"]
+    assert single == ["allow from 10.89.77.1 to any port 8080 proto tcp comment 'ailab demo'"]
