@@ -96,9 +96,14 @@ def converge(extra):
     return run_playbook(play, extravars=variables, inventory=inventory, timeout=900)
 
 
+def blob_files(host):
+    """Name, size and mtime of every model blob (not `ls -l`'s block total: allocation may settle later)."""
+    return host.check_output("find /var/lib/ollama/models/blobs -type f -printf '%f %s %T@\\n' | sort")
+
+
 def test_upgrade_keeps_models(host):
-    blob = "/var/lib/ollama/models/blobs"
-    blobs_before = host.check_output(f"ls -l --time-style=+%s {blob}")
+    blobs_before = blob_files(host)
+    assert "sha256-" in blobs_before
     pid_before = host.check_output("systemctl show -p MainPID --value ollama")
     digest_before = {m["name"]: m["digest"] for m in api(host, "/api/tags")["models"]}
 
@@ -109,7 +114,7 @@ def test_upgrade_keeps_models(host):
     assert host.check_output("systemctl show -p MainPID --value ollama") != pid_before  # restarted
     wait_api(host)
     assert {m["name"]: m["digest"] for m in api(host, "/api/tags")["models"]} == digest_before
-    assert host.check_output(f"ls -l --time-style=+%s {blob}") == blobs_before  # model files untouched
+    assert blob_files(host) == blobs_before  # model files untouched
 
     again = converge({"ollama_local_artifact": os.environ["MOLECULE_EPHEMERAL_DIRECTORY"] + "/ollama-v2.tar"})
     assert again.returncode == 0, again.stdout[-3000:]
