@@ -4,6 +4,7 @@ for what matters: the app owner's password only inside a Secret, scram-sha-256 a
 pg_hba, backups with the retention policy only when a destination is set."""
 from __future__ import annotations
 
+import base64
 import os
 import stat
 import sys
@@ -52,6 +53,9 @@ def test_default_render_is_valid_and_secret_stays_in_the_secret(tmp_path):
     assert cluster["spec"]["postgresql"]["parameters"]["password_encryption"] == "scram-sha-256"
     assert cluster["spec"]["postgresql"]["pg_hba"] == ["hostssl all all all scram-sha-256", "host all all all reject"]
     assert "backup" not in cluster["spec"]
+    # pgvector from the start, so Open WebUI can scale to several replicas later
+    assert cluster["spec"]["bootstrap"]["initdb"]["postInitApplicationSQL"] == ['CREATE EXTENSION IF NOT EXISTS "vector"']
+    assert "managed" not in cluster["spec"]  # no tenants
     for name in os.listdir(out):
         text = (out / name).read_text()
         assert (APP_PW in text) == (name == "00-secret-app.yaml")
@@ -92,3 +96,52 @@ def test_missing_app_password_fails_naming_the_variable(tmp_path):
     assert proc.returncode != 0
     assert "postgres_openwebui_password is empty" in proc.stdout
     assert not (tmp_path / "postgres").exists()
+
+
+def test_tenant_databases_match_the_tenants_open_webui(tmp_path):
+    """Each tenant gets a managed role, its Secret and a Database; the password is the one the
+    openwebui role puts into the tenant's DATABASE_URL (generated once, shared through files)."""
+    from urllib.parse import unquote, urlsplit
+
+    manifests = tmp_path / "manifests"
+    tenants = [{"name": "acme"}, {"name": "big-co", "tier": "gpu", "replicas": 2},
+               {"name": "vaulted", "db_password": "from-vault/pw"}]
+    extravars = {"ansible_python_interpreter": sys.executable, "ailab_runtime": "kubernetes",
+                 "ailab_kubernetes_apply": False, "ailab_manifest_dir": str(manifests), "ailab_namespace": "ailab",
+                 "ailab_ingress_host": "chat.example.org", "ailab_tenants": tenants,
+                 "postgres_openwebui_password": APP_PW, "openwebui_admin_email": "admin@example.org",
+                 "openwebui_admin_password": "render-admin-pw"}
+    plays = [{"name": f"render {role}", "hosts": "localhost", "gather_facts": False,
+              "roles": [{"role": f"ailab.stack.{role}"}]} for role in ("postgres", "openwebui")]
+    proc = run_playbook(plays, extravars=extravars)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    out = manifests / "postgres"
+    check = validate_manifests(str(out))
+    assert check.returncode == 0, check.stdout + check.stderr
+
+    objs = load_manifests(str(out))
+    cluster = kinds(objs)["Cluster"]
+    roles = {r["name"]: r for r in cluster["spec"]["managed"]["roles"]}
+    assert sorted(roles) == ["openwebui_acme", "openwebui_big_co", "openwebui_vaulted"]
+    secrets = {o["metadata"]["name"]: o for o in objs if o["kind"] == "Secret"}
+    databases = {o["spec"]["name"]: o["spec"] for o in objs if o["kind"] == "Database"}
+    assert sorted(databases) == sorted(roles)
+    for t in tenants:
+        db = "openwebui_" + t["name"].replace("-", "_")
+        role = roles[db]
+        assert role["login"] is True and role["ensure"] == "present"
+        secret = secrets[role["passwordSecret"]["name"]]
+        assert secret["metadata"]["namespace"] == "ailab" and secret["type"] == "kubernetes.io/basic-auth"
+        assert secret["stringData"]["username"] == db
+        spec = databases[db]
+        assert (spec["owner"], spec["cluster"]["name"], spec["databaseReclaimPolicy"]) == (db, "postgres", "retain")
+        assert {"name": "vector", "ensure": "present"} in spec["extensions"]
+        # the same password in the tenant's Open WebUI
+        web = [o for o in load_manifests(str(manifests / "tenants" / t["name"])) if o["kind"] == "Secret"][0]
+        url = urlsplit(base64.b64decode(web["data"]["DATABASE_URL"]).decode())
+        assert (url.username, url.path) == (db, "/" + db)
+        assert unquote(url.password) == secret["stringData"]["password"]
+        assert url.hostname == "postgres-rw.ailab.svc"
+    assert secrets["postgres-tenant-vaulted"]["stringData"]["password"] == "from-vault/pw"
+    assert len(secrets["postgres-tenant-acme"]["stringData"]["password"]) == 32
+    assert "from-vault/pw" not in proc.stdout + proc.stderr
