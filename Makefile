@@ -11,7 +11,7 @@ test: bootstrap          ## Set everything up, then run every test (lint, sanity
 	scripts/test
 bootstrap:               ## Install the pinned toolchain, podman settings and test images
 	scripts/bootstrap
-lint:                    ## yamllint + ansible-lint (production profile) + argument_specs vs defaults
+lint:                    ## yamllint + shellcheck + ansible-lint (production profile) + argument_specs vs defaults
 	scripts/test lint
 sanity:                  ## ansible-test sanity
 	scripts/test sanity
