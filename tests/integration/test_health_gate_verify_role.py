@@ -70,3 +70,15 @@ def test_verify_ollama_stage_names_the_missing_model(ollama_server, postgres_ser
     assert rows["Ollama has tiny"].split()[3:5] == ["ollama", "ok"], rows
     assert rows["Ollama has llama3.1:8b"].endswith(
         f"model llama3.1:8b not present on {ollama_server.url} (have: tiny:latest)")
+
+
+def test_verify_skips_models_being_removed(ollama_server, postgres_server, prometheus_server):
+    # a model on its way out (state: absent, see docs/runbooks/models.md) is neither required nor chatted with
+    extra = {"ollama_models": [{"name": "gone:7b", "state": "absent"}, {"name": "tiny", "state": "latest"}],
+             "verify_deadline": 60}
+    proc = run_playbook(role_play("ollama"), platform_vars(ollama_server, postgres_server, prometheus_server, **extra),
+                        extra_args=["-v"])  # -v: the gate's result, with the checks it ran
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "gone:7b" not in out
+    assert "Ollama has tiny" in out and "play went on" in out

@@ -72,7 +72,7 @@ def test_models_survive_a_restart(host):
     assert [(m["name"], m["digest"]) for m in after] == [(m["name"], m["digest"]) for m in before]
 
 
-def converge(extra):
+def converge(extra, extra_args=None):
     """Run the role against the container again (the scenario's inventory values plus extra)."""
     ephemeral = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
     play = [{"hosts": "all", "gather_facts": True, "become": True, "roles": [{"role": "ailab.stack.ollama"}]}]
@@ -93,7 +93,7 @@ def converge(extra):
                                 "ansible_python_interpreter": "auto_silent"},
             "localhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}, f)
     play[0]["hosts"] = "ollama-bookworm"
-    return run_playbook(play, extravars=variables, inventory=inventory, timeout=900)
+    return run_playbook(play, extravars=variables, inventory=inventory, extra_args=extra_args, timeout=900)
 
 
 def blob_files(host):
@@ -119,3 +119,23 @@ def test_upgrade_keeps_models(host):
     again = converge({"ollama_local_artifact": os.environ["MOLECULE_EPHEMERAL_DIRECTORY"] + "/ollama-v2.tar"})
     assert again.returncode == 0, again.stdout[-3000:]
     assert "changed=0" in again.stdout.split("PLAY RECAP")[-1]
+
+
+def test_day2_models_by_tag(host):
+    """Day 2 (docs/runbooks/models.md): --tags ollama_models adds and removes models and touches nothing else."""
+    v2 = {"ollama_local_artifact": os.environ["MOLECULE_EPHEMERAL_DIRECTORY"] + "/ollama-v2.tar"}
+    tiny = {"name": "tiny", "source": {"path": "/srv/models/tiny.gguf"}, "loaded": True}
+    pid_before = host.check_output("systemctl show -p MainPID --value ollama")
+
+    add = converge({**v2, "ollama_models": [tiny, {"name": "chat", "source": {"copy": "tiny"}}]},
+                   extra_args=["--tags", "ollama_models"])
+    assert add.returncode == 0, add.stdout[-3000:] + add.stderr[-2000:]
+    assert "changed=1 " in add.stdout.split("PLAY RECAP")[-1]
+    assert "chat:latest" in model_names(host)
+    assert host.check_output("systemctl show -p MainPID --value ollama") == pid_before  # no restart
+
+    remove = converge({**v2, "ollama_models": [tiny, {"name": "chat", "state": "absent"}]},
+                      extra_args=["--tags", "ollama_models"])
+    assert remove.returncode == 0, remove.stdout[-3000:]
+    assert "changed=1 " in remove.stdout.split("PLAY RECAP")[-1]
+    assert model_names(host) == ["tiny:latest"]
