@@ -1,0 +1,101 @@
+"""Each Kubernetes reference inventory, rendered end to end offline: the postgres, ollama and
+openwebui roles run with the inventory's own variables (ailab_kubernetes_apply: false, secrets
+given here as vault would), every object validates against the strict schemas, and the things
+each deployment is about hold across the roles (replicas, GPU, pgvector, tenant databases)."""
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import os
+import sys
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from helpers.playbook import ROOT, load_manifests, run_playbook, validate_manifests
+
+K8S_INVENTORIES = ["single-gpu", "microk8s", "ha", "multitenant"]
+SECRETS = {"postgres_openwebui_password": "inv-db-password", "openwebui_admin_email": "admin@example.org",
+           "openwebui_admin_password": "inv-admin-password"}
+PLAYS = [{"name": f"render {role}", "hosts": "localhost", "gather_facts": False, "roles": [{"role": f"ailab.stack.{role}"}]}
+         for role in ("postgres", "ollama", "openwebui")]
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    """{inventory: its manifest directory}, rendered two inventories at a time (2 cores)."""
+    def render(name):
+        out = tmp_path_factory.mktemp(name) / "manifests"
+        proc = run_playbook(PLAYS, inventory=os.path.join(ROOT, "inventories", name), extravars={
+            "ansible_python_interpreter": sys.executable, "ailab_kubernetes_apply": False,
+            "ailab_manifest_dir": str(out), **SECRETS})
+        return name, proc, out
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(render, K8S_INVENTORIES))
+    for name, proc, _out in results:
+        assert proc.returncode == 0, f"{name}:\n" + proc.stdout[-4000:] + proc.stderr[-2000:]
+        for secret in SECRETS.values():
+            assert secret not in proc.stdout + proc.stderr
+    return {name: out for name, _proc, out in results}
+
+
+def objects(directory):
+    return [o for o in load_manifests(str(directory)) if o]
+
+
+def kind(objs, k, name=None):
+    return [o for o in objs if o["kind"] == k and (name is None or o["metadata"]["name"] == name)]
+
+
+def env_of(deployment):
+    c = [x for x in deployment["spec"]["template"]["spec"]["containers"] if x["name"] == "open-webui"][0]
+    return {e["name"]: e.get("value") for e in c["env"]}
+
+
+@pytest.mark.parametrize("name", K8S_INVENTORIES)
+def test_every_object_validates(rendered, name):
+    res = validate_manifests(str(rendered[name]))
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_single_gpu_box(rendered):
+    ollama = objects(rendered["single-gpu"] / "ollama")
+    pod = [o for o in ollama if o["kind"] in ("StatefulSet", "Deployment")][0]["spec"]["template"]["spec"]
+    assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] >= 1
+    assert pod["runtimeClassName"] == "nvidia"
+
+
+def test_ha_cluster(rendered):
+    d = rendered["ha"]
+    workload = [o for o in objects(d / "ollama") if o["kind"] in ("StatefulSet", "Deployment")][0]
+    assert workload["spec"]["replicas"] == 2
+    web = objects(d / "openwebui")
+    dep = kind(web, "Deployment", "openwebui")[0]
+    env = env_of(dep)
+    assert dep["spec"]["replicas"] == 3
+    assert (env["WEBSOCKET_MANAGER"], env["VECTOR_DB"]) == ("redis", "pgvector")
+    assert kind(web, "PodDisruptionBudget")
+    # pgvector needs the extension in the database the postgres role creates
+    cluster = kind(objects(d / "postgres"), "Cluster")[0]
+    assert 'CREATE EXTENSION IF NOT EXISTS "vector"' in cluster["spec"]["bootstrap"]["initdb"]["postInitApplicationSQL"]
+
+
+def test_multitenant_databases_match_the_tenants(rendered):
+    d = rendered["multitenant"]
+    pg = objects(d / "postgres")
+    roles = {r["name"]: r["passwordSecret"]["name"] for r in kind(pg, "Cluster")[0]["spec"]["managed"]["roles"]}
+    passwords = {o["metadata"]["name"]: o["stringData"]["password"] for o in kind(pg, "Secret")}
+    assert {o["spec"]["name"] for o in kind(pg, "Database")} == set(roles) == {"openwebui_research", "openwebui_support"}
+    for tenant in ("research", "support"):
+        web = objects(d / "tenants" / tenant)
+        assert {o["metadata"].get("namespace", o["metadata"]["name"]) for o in web} == {f"ai-{tenant}"}
+        url = urlsplit(base64.b64decode(kind(web, "Secret")[0]["data"]["DATABASE_URL"]).decode())
+        assert unquote(url.password) == passwords[roles[f"openwebui_{tenant}"]]
+    research = kind(objects(d / "tenants" / "research"), "Deployment", "ollama")[0]["spec"]["template"]["spec"]
+    assert research["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+
+
+def test_microk8s_box(rendered):
+    web = objects(rendered["microk8s"] / "openwebui")
+    ingress = kind(web, "Ingress")[0]
+    assert ingress["spec"]["rules"][0]["host"] == "chat.box1.example.net"
