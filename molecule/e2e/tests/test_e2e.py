@@ -37,7 +37,8 @@ def token(host):
 
 def test_chat_through_openwebui_reaches_ollama(host, token):
     answer = api(host, "POST", "/api/chat/completions",
-                 {"model": "tiny:latest", "stream": False, "max_tokens": 16, "messages": [{"role": "user", "content": "Say hello."}]}, token)
+                 {"model": "tiny:latest", "stream": False, "max_tokens": 16, "temperature": 0,
+                  "messages": [{"role": "user", "content": "Say hello."}]}, token)
     assert answer["choices"][0]["message"]["content"].strip()
 
 

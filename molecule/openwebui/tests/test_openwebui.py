@@ -87,8 +87,9 @@ def test_admin_signs_in(base, token):
 def test_chat_completion_comes_from_the_model(base, token):
     models = [m["id"] for m in call(base, "/api/models", token=token)["data"]]
     assert "tiny:latest" in models
-    # max_tokens: the raw GGUF has no chat template and would ramble on a busy 2-core machine
-    out = call(base, "/api/chat/completions", {"model": "tiny:latest", "stream": False, "max_tokens": 16,
+    # max_tokens: the raw GGUF has no chat template and would ramble on a busy 2-core machine;
+    # temperature 0: the same (non-empty) answer every run
+    out = call(base, "/api/chat/completions", {"model": "tiny:latest", "stream": False, "max_tokens": 16, "temperature": 0,
                "messages": [{"role": "user", "content": "Say hello in one word."}]}, token=token, timeout=300)
     assert out["choices"][0]["message"]["content"].strip()
 
