@@ -37,19 +37,3 @@ attributes:
       - This action does not modify state.
 """
 
-    # Use together with the standard fragment.
-    FACTS_MODULE = r"""
-options: {}
-attributes:
-  check_mode:
-    support: full
-    details:
-      - This action does not modify state.
-  diff_mode:
-    support: N/A
-    details:
-      - This action does not modify state.
-  facts:
-    description: Action returns an C(ansible_facts) dictionary that updates existing host facts.
-    support: full
-"""
