@@ -36,4 +36,3 @@ attributes:
     details:
       - This action does not modify state.
 """
-
