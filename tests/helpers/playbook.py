@@ -7,6 +7,7 @@ ansible-playbook run pays its start-up, so one run per configuration made those 
 """
 from __future__ import annotations
 
+import base64
 import concurrent.futures
 import json
 import os
@@ -109,3 +110,20 @@ def load_manifests(directory: str) -> list[dict]:
                 with open(os.path.join(dirpath, name)) as f:
                     objs += [d for d in yaml.safe_load_all(f) if d]
     return objs
+
+
+def by_kind(objs: list[dict], kind: str, name: str | None = None) -> list[dict]:
+    """The objects of that kind (and name)."""
+    return [o for o in objs if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
+
+
+def container_env(workload: dict, container: str = "open-webui") -> dict:
+    """name -> value (or valueFrom) of a container's (or init container's) environment."""
+    pod = workload["spec"]["template"]["spec"]
+    c = [x for x in pod.get("initContainers", []) + pod["containers"] if x["name"] == container][0]
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in c["env"]}
+
+
+def secret_data(secret: dict) -> dict:
+    """A Secret's data, base64-decoded."""
+    return {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}

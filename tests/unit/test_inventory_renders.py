@@ -4,7 +4,6 @@ given here as vault would), every object validates against the strict schemas, a
 each deployment is about hold across the roles (replicas, GPU, pgvector, tenant databases)."""
 from __future__ import annotations
 
-import base64
 import concurrent.futures
 import os
 import sys
@@ -12,7 +11,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from helpers.playbook import ROOT, load_manifests, run_playbook, validate_manifests
+from helpers.playbook import ROOT, by_kind, container_env, load_manifests, run_playbook, secret_data, validate_manifests
 
 K8S_INVENTORIES = ["single-gpu", "microk8s", "ha", "multitenant"]
 SECRETS = {"postgres_openwebui_password": "inv-db-password", "openwebui_admin_email": "admin@example.org",
@@ -39,19 +38,6 @@ def rendered(tmp_path_factory):
     return {name: out for name, _proc, out in results}
 
 
-def objects(directory):
-    return [o for o in load_manifests(str(directory)) if o]
-
-
-def kind(objs, k, name=None):
-    return [o for o in objs if o["kind"] == k and (name is None or o["metadata"]["name"] == name)]
-
-
-def env_of(deployment):
-    c = [x for x in deployment["spec"]["template"]["spec"]["containers"] if x["name"] == "open-webui"][0]
-    return {e["name"]: e.get("value") for e in c["env"]}
-
-
 @pytest.mark.parametrize("name", K8S_INVENTORIES)
 def test_every_object_validates(rendered, name):
     res = validate_manifests(str(rendered[name]))
@@ -59,7 +45,7 @@ def test_every_object_validates(rendered, name):
 
 
 def test_single_gpu_box(rendered):
-    ollama = objects(rendered["single-gpu"] / "ollama")
+    ollama = load_manifests(rendered["single-gpu"] / "ollama")
     pod = [o for o in ollama if o["kind"] in ("StatefulSet", "Deployment")][0]["spec"]["template"]["spec"]
     assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] >= 1
     assert pod["runtimeClassName"] == "nvidia"
@@ -67,35 +53,35 @@ def test_single_gpu_box(rendered):
 
 def test_ha_cluster(rendered):
     d = rendered["ha"]
-    workload = [o for o in objects(d / "ollama") if o["kind"] in ("StatefulSet", "Deployment")][0]
+    workload = [o for o in load_manifests(d / "ollama") if o["kind"] in ("StatefulSet", "Deployment")][0]
     assert workload["spec"]["replicas"] == 2
-    web = objects(d / "openwebui")
-    dep = kind(web, "Deployment", "openwebui")[0]
-    env = env_of(dep)
+    web = load_manifests(d / "openwebui")
+    dep = by_kind(web, "Deployment", "openwebui")[0]
+    env = container_env(dep)
     assert dep["spec"]["replicas"] == 3
     assert (env["WEBSOCKET_MANAGER"], env["VECTOR_DB"]) == ("redis", "pgvector")
-    assert kind(web, "PodDisruptionBudget")
+    assert by_kind(web, "PodDisruptionBudget")
     # pgvector needs the extension in the database the postgres role creates
-    cluster = kind(objects(d / "postgres"), "Cluster")[0]
+    cluster = by_kind(load_manifests(d / "postgres"), "Cluster")[0]
     assert 'CREATE EXTENSION IF NOT EXISTS "vector"' in cluster["spec"]["bootstrap"]["initdb"]["postInitApplicationSQL"]
 
 
 def test_multitenant_databases_match_the_tenants(rendered):
     d = rendered["multitenant"]
-    pg = objects(d / "postgres")
-    roles = {r["name"]: r["passwordSecret"]["name"] for r in kind(pg, "Cluster")[0]["spec"]["managed"]["roles"]}
-    passwords = {o["metadata"]["name"]: o["stringData"]["password"] for o in kind(pg, "Secret")}
-    assert {o["spec"]["name"] for o in kind(pg, "Database")} == set(roles) == {"openwebui_research", "openwebui_support"}
+    pg = load_manifests(d / "postgres")
+    roles = {r["name"]: r["passwordSecret"]["name"] for r in by_kind(pg, "Cluster")[0]["spec"]["managed"]["roles"]}
+    passwords = {o["metadata"]["name"]: o["stringData"]["password"] for o in by_kind(pg, "Secret")}
+    assert {o["spec"]["name"] for o in by_kind(pg, "Database")} == set(roles) == {"openwebui_research", "openwebui_support"}
     for tenant in ("research", "support"):
-        web = objects(d / "tenants" / tenant)
+        web = load_manifests(d / "tenants" / tenant)
         assert {o["metadata"].get("namespace", o["metadata"]["name"]) for o in web} == {f"ai-{tenant}"}
-        url = urlsplit(base64.b64decode(kind(web, "Secret")[0]["data"]["DATABASE_URL"]).decode())
+        url = urlsplit(secret_data(by_kind(web, "Secret")[0])["DATABASE_URL"])
         assert unquote(url.password) == passwords[roles[f"openwebui_{tenant}"]]
-    research = kind(objects(d / "tenants" / "research"), "Deployment", "ollama")[0]["spec"]["template"]["spec"]
+    research = by_kind(load_manifests(d / "tenants" / "research"), "Deployment", "ollama")[0]["spec"]["template"]["spec"]
     assert research["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
 
 
 def test_microk8s_box(rendered):
-    web = objects(rendered["microk8s"] / "openwebui")
-    ingress = kind(web, "Ingress")[0]
+    web = load_manifests(rendered["microk8s"] / "openwebui")
+    ingress = by_kind(web, "Ingress")[0]
     assert ingress["spec"]["rules"][0]["host"] == "chat.box1.example.net"

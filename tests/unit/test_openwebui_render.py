@@ -11,14 +11,14 @@ key test are runs of their own.
 """
 from __future__ import annotations
 
-import base64
 import os
 import stat
 import sys
 
 import pytest
 
-from helpers.playbook import load_manifests, render_variants, run_playbook, validate_manifests
+from helpers.playbook import (by_kind, container_env, load_manifests, render_variants, run_playbook, secret_data,
+                              validate_manifests)
 
 ADMIN_PW = "render-admin-password"
 DB_PW = "render/db@pass:word"
@@ -76,21 +76,6 @@ def render(tmp_path, **extra):
 def ok(proc):
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     return proc
-
-
-def by_kind(objs, kind, name=None):
-    found = [o for o in objs if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
-    return found
-
-
-def container_env(deployment, container="open-webui"):
-    pod = deployment["spec"]["template"]["spec"]
-    c = [x for x in pod.get("initContainers", []) + pod["containers"] if x["name"] == container][0]
-    return {e["name"]: e.get("value", e.get("valueFrom")) for e in c["env"]}
-
-
-def secret_data(secret):
-    return {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
 
 
 @pytest.fixture(scope="module")

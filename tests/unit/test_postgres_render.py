@@ -4,12 +4,12 @@ for what matters: the app owner's password only inside a Secret, scram-sha-256 a
 pg_hba, backups with the retention policy only when a destination is set."""
 from __future__ import annotations
 
-import base64
 import os
 import stat
 import sys
+from urllib.parse import unquote, urlsplit
 
-from helpers.playbook import load_manifests, run_playbook, validate_manifests
+from helpers.playbook import by_kind, load_manifests, run_playbook, secret_data, validate_manifests
 
 APP_PW = "render-app-pw/with:odd@chars"
 S3_SECRET = "render-s3-secret-key"
@@ -77,7 +77,7 @@ def test_backups_with_retention_when_a_destination_is_set_and_removed_when_not(t
     assert backup["retentionPolicy"] == "35d"
     store = backup["barmanObjectStore"]
     assert store["destinationPath"] == "s3://backups/ailab" and store["endpointURL"] == "https://minio.example.org"
-    s3_secret = [o for o in objs if o["kind"] == "Secret" and o["metadata"]["name"] == store["s3Credentials"]["secretAccessKey"]["name"]]
+    s3_secret = by_kind(objs, "Secret", store["s3Credentials"]["secretAccessKey"]["name"])
     assert s3_secret[0]["stringData"][store["s3Credentials"]["secretAccessKey"]["key"]] == S3_SECRET
     assert scheduled["spec"]["cluster"]["name"] == cluster["metadata"]["name"]
     assert scheduled["spec"]["method"] == "barmanObjectStore"
@@ -101,8 +101,6 @@ def test_missing_app_password_fails_naming_the_variable(tmp_path):
 def test_tenant_databases_match_the_tenants_open_webui(tmp_path):
     """Each tenant gets a managed role, its Secret and a Database; the password is the one the
     openwebui role puts into the tenant's DATABASE_URL (generated once, shared through files)."""
-    from urllib.parse import unquote, urlsplit
-
     manifests = tmp_path / "manifests"
     tenants = [{"name": "acme"}, {"name": "big-co", "tier": "gpu", "replicas": 2},
                {"name": "vaulted", "db_password": "from-vault/pw"}]
@@ -123,8 +121,8 @@ def test_tenant_databases_match_the_tenants_open_webui(tmp_path):
     cluster = kinds(objs)["Cluster"]
     roles = {r["name"]: r for r in cluster["spec"]["managed"]["roles"]}
     assert sorted(roles) == ["openwebui_acme", "openwebui_big_co", "openwebui_vaulted"]
-    secrets = {o["metadata"]["name"]: o for o in objs if o["kind"] == "Secret"}
-    databases = {o["spec"]["name"]: o["spec"] for o in objs if o["kind"] == "Database"}
+    secrets = {o["metadata"]["name"]: o for o in by_kind(objs, "Secret")}
+    databases = {o["spec"]["name"]: o["spec"] for o in by_kind(objs, "Database")}
     assert sorted(databases) == sorted(roles)
     for t in tenants:
         db = "openwebui_" + t["name"].replace("-", "_")
@@ -137,8 +135,8 @@ def test_tenant_databases_match_the_tenants_open_webui(tmp_path):
         assert (spec["owner"], spec["cluster"]["name"], spec["databaseReclaimPolicy"]) == (db, "postgres", "retain")
         assert {"name": "vector", "ensure": "present"} in spec["extensions"]
         # the same password in the tenant's Open WebUI
-        web = [o for o in load_manifests(str(manifests / "tenants" / t["name"])) if o["kind"] == "Secret"][0]
-        url = urlsplit(base64.b64decode(web["data"]["DATABASE_URL"]).decode())
+        web = by_kind(load_manifests(str(manifests / "tenants" / t["name"])), "Secret")[0]
+        url = urlsplit(secret_data(web)["DATABASE_URL"])
         assert (url.username, url.path) == (db, "/" + db)
         assert unquote(url.password) == secret["stringData"]["password"]
         assert url.hostname == "postgres-rw.ailab.svc"
