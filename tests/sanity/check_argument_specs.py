@@ -1,7 +1,7 @@
 """Every role documents its variables twice, and the two must agree (prometheus-community's
 lint_arguments_spec.sh, in Python): each key of defaults/main.yml is an option of the `main`
 entry point of meta/argument_specs.yml with a type and a description; an option without a
-default must be `required: true` (or be a shared `ailab_*` inventory variable). Every role also has a README.md.
+default must be `required: true`; the shared `ailab_*` variables live only in roles/ailab. Every role also has a README.md.
 Prints one line per problem and exits 1 when there is any.
 """
 from __future__ import annotations
@@ -35,10 +35,17 @@ def check_role(role_dir: str) -> list[str]:
     for key in sorted(set(defaults) - set(options)):
         problems.append(f"{role}: defaults/main.yml sets '{key}' but meta/argument_specs.yml does not document it")
     for key in sorted(set(options) - set(defaults)):
-        # ailab_* options are the shared inventory variables (docs/development.md): they are
-        # validated here but set in the inventory, never in a role's defaults.
-        if not options[key].get("required") and not key.startswith("ailab_"):
+        if not options[key].get("required"):
             problems.append(f"{role}: argument_specs option '{key}' has no default in defaults/main.yml and is not required")
+    if role != "ailab":
+        # The shared ailab_* variables have one home: the defaults and the spec of roles/ailab.
+        for entry, spec in specs.items():
+            for key in sorted(((spec or {}).get("options") or {})):
+                if key.startswith("ailab_"):
+                    problems.append(f"{role}: {entry} documents the shared variable '{key}'; it belongs to roles/ailab")
+        for key in sorted(defaults):
+            if key.startswith("ailab_"):
+                problems.append(f"{role}: defaults/main.yml sets the shared variable '{key}'; it belongs to roles/ailab")
     for entry, spec in specs.items():
         if not (spec or {}).get("short_description"):
             problems.append(f"{role}: entry point '{entry}' has no short_description")

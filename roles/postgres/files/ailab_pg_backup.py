@@ -113,7 +113,9 @@ class Backup:
         return path if os.path.exists(path) else name
 
     def _conn_args(self):
-        args = ["-p", str(self.cfg.get("port", 5432))]
+        args = []  # what the config leaves out, libpq's own defaults decide
+        if self.cfg.get("port"):
+            args += ["-p", str(self.cfg["port"])]
         if self.cfg.get("host"):
             args += ["-h", self.cfg["host"]]
         if self.cfg.get("user"):
