@@ -1,0 +1,213 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ailab.stack maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filter ailab.stack.verify_checks: the ailab.stack.health_gate checks of platform stages."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: verify_checks
+short_description: The health_gate checks of platform stages, built from the verify role's variables
+description:
+  - Returns the list of checks that the O(ailab.stack.health_gate#module:checks) option takes, for
+    the stages in the input, always in the order C(postgres), C(ollama), C(openwebui),
+    C(monitoring), C(kubernetes) (whatever the order of the input).
+  - C(postgres) is one check that signs in and runs C(verify_postgres_query).
+  - C(ollama) is "Ollama API answers", then one check per name in C(verify_ollama_models); the
+    first of them also answers C(verify_ollama_prompt) within C(verify_ollama_timeout) seconds,
+    unless that prompt is empty.
+  - C(openwebui) is one Open WebUI check; with a C(verify_openwebui_admin_email) the admin signs in,
+    and with a C(verify_openwebui_chat_model) as well a chat goes through Open WebUI. With a
+    C(verify_tls_host), two more checks, the certificate of that name and
+    C(https://<verify_tls_host>:<verify_tls_port>/health) (both with C(verify_tls_ca_path) when set).
+  - C(monitoring) is "Prometheus is ready", then one check per job in C(verify_prometheus_jobs).
+  - C(kubernetes) is one rollout check per workload of C(verify_k8s_rollouts), in the workload's
+    namespace or C(ailab_namespace).
+  - Only the settings of the requested stages are read, so a setting of another stage may be
+    undefined. Ports, timeouts and C(verify_tls_min_days) are converted to integers.
+  - The C(ailab.stack.verify) role calls it from C(tasks/gate.yml) and C(tasks/kubernetes.yml),
+    with the settings of C(vars/main.yml).
+options:
+  _input:
+    description: A stage name or a list of them (C(postgres), C(ollama), C(openwebui), C(monitoring), C(kubernetes)).
+    type: list
+    elements: str
+    required: true
+  settings:
+    description:
+      - The variables of the C(ailab.stack.verify) role, by name (see its C(defaults/main.yml)), and
+        C(ailab_namespace) for C(kubernetes).
+      - "C(postgres): C(verify_postgres_host), C(verify_postgres_port), C(verify_postgres_user),
+        C(verify_postgres_password), C(verify_postgres_database), C(verify_postgres_sslmode),
+        C(verify_postgres_query)."
+      - "C(ollama): C(verify_ollama_url), C(verify_ollama_models), C(verify_ollama_prompt),
+        C(verify_ollama_timeout)."
+      - "C(openwebui): C(verify_openwebui_url), C(verify_openwebui_admin_email),
+        C(verify_openwebui_admin_password), C(verify_openwebui_chat_model), C(verify_tls_host),
+        C(verify_tls_port), C(verify_tls_min_days), C(verify_tls_ca_path)."
+      - "C(monitoring): C(verify_prometheus_url), C(verify_prometheus_jobs)."
+      - "C(kubernetes): C(verify_k8s_rollouts), C(verify_kubeconfig), C(ailab_namespace)."
+    type: dict
+    required: true
+"""
+
+EXAMPLES = r"""
+- name: Gate Ollama
+  ailab.stack.health_gate:
+    checks: "{{ ['ollama'] | ailab.stack.verify_checks(__verify_settings) }}"
+  vars:
+    __verify_settings:
+      verify_ollama_url: http://127.0.0.1:11434
+      verify_ollama_models: [llama3.1:8b]
+      verify_ollama_prompt: Reply with the single word OK.
+      verify_ollama_timeout: 120
+"""
+
+RETURN = r"""
+_value:
+  description: Checks in the format of the O(ailab.stack.health_gate#module:checks) option; empty when no stage has any.
+  type: list
+  elements: dict
+  sample:
+    - name: Ollama API answers
+      ollama: {url: "http://127.0.0.1:11434", timeout: 10}
+    - name: Ollama has llama3.1:8b and it answers
+      ollama: {url: "http://127.0.0.1:11434", model: llama3.1:8b, prompt: Reply with the single word OK., timeout: 120}
+"""
+
+from collections.abc import Mapping
+
+from ansible.errors import AnsibleFilterError
+
+STAGES = ("postgres", "ollama", "openwebui", "monitoring", "kubernetes")
+# Timeout of the plain "the API answers" check of Ollama.
+OLLAMA_API_TIMEOUT = 10
+
+
+def _fail(msg):
+    raise AnsibleFilterError(f"verify_checks: {msg}")
+
+
+class _Settings:
+    """Reads the settings one at a time: a setting of a stage that was not asked for is never
+    read, and so never templated (the role passes a lazily templated dict)."""
+
+    def __init__(self, settings):
+        if not isinstance(settings, Mapping):
+            _fail(f"settings must be a dict of the verify role's variables, got {type(settings).__name__}")
+        self._settings = settings
+
+    def __getitem__(self, name):
+        if name not in self._settings:
+            _fail(f"settings has no {name}")
+        return self._settings[name]
+
+    def as_int(self, name):
+        value = self[name]
+        if isinstance(value, bool):
+            _fail(f"{name} must be an integer, got {value!r}")
+        try:
+            return int(str(value).strip()) if isinstance(value, str) else int(value)
+        except (TypeError, ValueError):
+            _fail(f"{name} must be an integer, got {value!r}")
+        return None  # not reached
+
+    def as_list(self, name):
+        value = self[name]
+        if isinstance(value, (str, Mapping)) or not hasattr(value, "__iter__"):
+            _fail(f"{name} must be a list, got {type(value).__name__}")
+        return list(value)
+
+
+def _postgres(s):
+    return [{"name": "PostgreSQL answers", "postgres": {
+        "host": s["verify_postgres_host"],
+        "port": s.as_int("verify_postgres_port"),
+        "user": s["verify_postgres_user"],
+        "password": s["verify_postgres_password"],
+        "dbname": s["verify_postgres_database"],
+        "sslmode": s["verify_postgres_sslmode"],
+        "query": s["verify_postgres_query"],
+    }}]
+
+
+def _ollama(s):
+    url = s["verify_ollama_url"]
+    checks = [{"name": "Ollama API answers", "ollama": {"url": url, "timeout": OLLAMA_API_TIMEOUT}}]
+    for index, model in enumerate(s.as_list("verify_ollama_models")):
+        prompt = s["verify_ollama_prompt"] if index == 0 else ""
+        answers = bool(prompt)
+        check = {"url": url, "model": model}
+        if answers:
+            check.update(prompt=prompt, timeout=s.as_int("verify_ollama_timeout"))
+        checks.append({"name": f"Ollama has {model}" + (" and it answers" if answers else ""), "ollama": check})
+    return checks
+
+
+def _openwebui(s):
+    email = s["verify_openwebui_admin_email"]
+    chat_model = s["verify_openwebui_chat_model"] if email else ""
+    check = {"url": s["verify_openwebui_url"]}
+    name = "Open WebUI answers"
+    if email:
+        check.update(email=email, password=s["verify_openwebui_admin_password"])
+        name += ", the admin signs in"
+        if chat_model:
+            check["model"] = chat_model
+            name += f" and chats with {chat_model}"
+    checks = [{"name": name, "openwebui": check}]
+    host = s["verify_tls_host"]
+    if host:
+        port = s["verify_tls_port"]
+        ca_path = s["verify_tls_ca_path"]
+        ca = {"ca_path": ca_path} if ca_path else {}
+        checks += [
+            {"name": f"Certificate of {host}",
+             "tls": {"host": host, "port": s.as_int("verify_tls_port"), "min_days": s.as_int("verify_tls_min_days"), **ca}},
+            {"name": f"Open WebUI through https://{host}",
+             "http": {"url": f"https://{host}:{port}/health", "json_query": "status", **ca}},
+        ]
+    return checks
+
+
+def _monitoring(s):
+    url = s["verify_prometheus_url"]
+    return [{"name": "Prometheus is ready", "prometheus": {"url": url}}] + [
+        {"name": f"Prometheus targets of job {job} are up", "prometheus": {"url": url, "job": job}}
+        for job in s.as_list("verify_prometheus_jobs")]
+
+
+def _kubernetes(s):
+    checks = []
+    for workload in s.as_list("verify_k8s_rollouts"):
+        if not isinstance(workload, Mapping) or "kind" not in workload or "name" not in workload:
+            _fail(f"every item of verify_k8s_rollouts needs a kind and a name, got {workload!r}")
+        namespace = workload["namespace"] if "namespace" in workload else s["ailab_namespace"]
+        checks.append({"name": f"{workload['kind']} {workload['name']} rolled out", "k8s_rollout": {
+            "kind": workload["kind"], "name": workload["name"], "namespace": namespace,
+            "kubeconfig": s["verify_kubeconfig"]}})
+    return checks
+
+
+BUILDERS = {"postgres": _postgres, "ollama": _ollama, "openwebui": _openwebui, "monitoring": _monitoring,
+            "kubernetes": _kubernetes}
+
+
+def verify_checks(stages, settings):
+    """The health_gate checks of `stages`, in the fixed stage order."""
+    if isinstance(stages, str):
+        stages = [stages]
+    if not isinstance(stages, (list, tuple)):
+        _fail(f"the stages must be a list of names, got {type(stages).__name__}")
+    unknown = [str(stage) for stage in stages if stage not in STAGES]
+    if unknown:
+        _fail(f"unknown stages {unknown} (known: {', '.join(STAGES)})")
+    reader = _Settings(settings)
+    return [check for stage in STAGES if stage in stages for check in BUILDERS[stage](reader)]
+
+
+class FilterModule:
+    """ailab.stack verify filters."""
+
+    def filters(self):
+        return {"verify_checks": verify_checks}

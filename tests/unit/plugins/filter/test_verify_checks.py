@@ -1,0 +1,215 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ailab.stack maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unit tests of the ailab.stack.verify_checks filter: the health_gate checks of each stage."""
+
+from __future__ import annotations
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.ailab.stack.plugins.filter.present_models import present_models
+from ansible_collections.ailab.stack.plugins.filter.verify_checks import FilterModule, verify_checks
+
+# The verify role's defaults as a systemd inventory with an admin, models and a public name resolves them.
+SETTINGS = {
+    "verify_postgres_host": "127.0.0.1",
+    "verify_postgres_port": 5432,
+    "verify_postgres_user": "openwebui",
+    "verify_postgres_password": "db 'pw' \"x\": #1",
+    "verify_postgres_database": "openwebui",
+    "verify_postgres_sslmode": "prefer",
+    "verify_postgres_query": "SELECT 1",
+    "verify_ollama_url": "http://127.0.0.1:11434",
+    "verify_ollama_models": ["llama3.1:8b", "tiny"],
+    "verify_ollama_prompt": "Reply with the single word OK.",
+    "verify_ollama_timeout": 120,
+    "verify_openwebui_url": "http://127.0.0.1:8080",
+    "verify_openwebui_admin_email": "admin@example.org",
+    "verify_openwebui_admin_password": "pa:ss #\"'\\ x",
+    "verify_openwebui_chat_model": "llama3.1:8b",
+    "verify_tls_host": "chat.example.org",
+    "verify_tls_port": 443,
+    "verify_tls_ca_path": "",
+    "verify_tls_min_days": 14,
+    "verify_prometheus_url": "http://127.0.0.1:9090",
+    "verify_prometheus_jobs": ["prometheus", "node"],
+    "verify_k8s_rollouts": [{"kind": "Deployment", "name": "open-webui"},
+                            {"kind": "StatefulSet", "name": "postgres", "namespace": "db"}],
+    "verify_kubeconfig": "/home/admin/.kube/config",
+    "ailab_namespace": "ailab",
+}
+
+
+def checks(stages, **changes):
+    return verify_checks(stages, {**SETTINGS, **changes})
+
+
+def names(result):
+    return [c["name"] for c in result]
+
+
+# --- postgres ------------------------------------------------------------------------------------
+def test_postgres_signs_in_and_runs_the_query():
+    assert checks(["postgres"]) == [{"name": "PostgreSQL answers", "postgres": {
+        "host": "127.0.0.1", "port": 5432, "user": "openwebui", "password": "db 'pw' \"x\": #1",
+        "dbname": "openwebui", "sslmode": "prefer", "query": "SELECT 1"}}]
+
+
+def test_postgres_port_from_a_template_string_is_an_integer():
+    assert checks(["postgres"], verify_postgres_port="5433")[0]["postgres"]["port"] == 5433
+
+
+# --- ollama --------------------------------------------------------------------------------------
+def test_ollama_api_then_every_model_and_the_first_one_answers():
+    assert checks(["ollama"]) == [
+        {"name": "Ollama API answers", "ollama": {"url": "http://127.0.0.1:11434", "timeout": 10}},
+        {"name": "Ollama has llama3.1:8b and it answers", "ollama": {
+            "url": "http://127.0.0.1:11434", "model": "llama3.1:8b", "prompt": "Reply with the single word OK.",
+            "timeout": 120}},
+        {"name": "Ollama has tiny", "ollama": {"url": "http://127.0.0.1:11434", "model": "tiny"}},
+    ]
+
+
+def test_empty_prompt_checks_presence_only():
+    result = checks(["ollama"], verify_ollama_prompt="", verify_ollama_timeout="not read")
+    assert names(result) == ["Ollama API answers", "Ollama has llama3.1:8b", "Ollama has tiny"]
+    assert all("prompt" not in c["ollama"] and "timeout" not in c["ollama"] for c in result[1:])
+
+
+def test_no_models_is_the_api_check_alone():
+    assert names(checks(["ollama"], verify_ollama_models=[])) == ["Ollama API answers"]
+
+
+def test_completion_timeout_from_a_template_string_is_an_integer():
+    assert checks(["ollama"], verify_ollama_timeout="60")[1]["ollama"]["timeout"] == 60
+
+
+def test_state_absent_models_are_not_required_nor_chatted_with():
+    """verify_ollama_models defaults to ollama_models | ailab.stack.present_models, and
+    verify_openwebui_chat_model to the first of those."""
+    models = present_models([{"name": "gone:7b", "state": "absent"}, {"name": "llama3.1:8b"},
+                             {"name": "tiny", "state": "latest"}])
+    result = checks(["ollama", "openwebui"], verify_ollama_models=models, verify_openwebui_chat_model=models[0],
+                    verify_tls_host="")
+    assert "gone:7b" not in repr(result)
+    assert names(result) == ["Ollama API answers", "Ollama has llama3.1:8b and it answers", "Ollama has tiny",
+                             "Open WebUI answers, the admin signs in and chats with llama3.1:8b"]
+
+
+def test_only_absent_models_leave_the_api_check():
+    models = present_models([{"name": "gone:7b", "state": "absent"}])
+    assert names(checks(["ollama"], verify_ollama_models=models)) == ["Ollama API answers"]
+
+
+# --- openwebui -----------------------------------------------------------------------------------
+def test_openwebui_admin_chats_and_the_certificate_and_https_are_checked():
+    assert checks(["openwebui"]) == [
+        {"name": "Open WebUI answers, the admin signs in and chats with llama3.1:8b", "openwebui": {
+            "url": "http://127.0.0.1:8080", "email": "admin@example.org", "password": "pa:ss #\"'\\ x",
+            "model": "llama3.1:8b"}},
+        {"name": "Certificate of chat.example.org", "tls": {"host": "chat.example.org", "port": 443, "min_days": 14}},
+        {"name": "Open WebUI through https://chat.example.org", "http": {
+            "url": "https://chat.example.org:443/health", "json_query": "status"}},
+    ]
+
+
+def test_empty_admin_email_skips_sign_in_and_chat():
+    settings = {k: v for k, v in SETTINGS.items()
+                if k not in ("verify_openwebui_admin_password", "verify_openwebui_chat_model")}
+    result = verify_checks(["openwebui"], {**settings, "verify_openwebui_admin_email": "", "verify_tls_host": ""})
+    assert result == [{"name": "Open WebUI answers", "openwebui": {"url": "http://127.0.0.1:8080"}}]
+
+
+def test_empty_chat_model_signs_in_without_a_chat():
+    result = checks(["openwebui"], verify_openwebui_chat_model="", verify_openwebui_admin_password="", verify_tls_host="")
+    assert result == [{"name": "Open WebUI answers, the admin signs in", "openwebui": {
+        "url": "http://127.0.0.1:8080", "email": "admin@example.org", "password": ""}}]
+
+
+def test_no_tls_host_no_certificate_or_https_check():
+    settings = {k: v for k, v in SETTINGS.items() if not k.startswith("verify_tls_") or k == "verify_tls_host"}
+    result = verify_checks(["openwebui"], {**settings, "verify_tls_host": ""})
+    assert [next(k for k in c if k != "name") for c in result] == ["openwebui"]
+
+
+def test_tls_ca_path_and_port_reach_both_checks():
+    result = checks(["openwebui"], verify_tls_ca_path="/etc/ssl/ca.pem", verify_tls_port="8443", verify_tls_min_days="20")
+    assert result[1:] == [
+        {"name": "Certificate of chat.example.org", "tls": {
+            "host": "chat.example.org", "port": 8443, "min_days": 20, "ca_path": "/etc/ssl/ca.pem"}},
+        {"name": "Open WebUI through https://chat.example.org", "http": {
+            "url": "https://chat.example.org:8443/health", "json_query": "status", "ca_path": "/etc/ssl/ca.pem"}},
+    ]
+
+
+# --- monitoring ----------------------------------------------------------------------------------
+def test_prometheus_ready_then_each_job():
+    assert checks(["monitoring"]) == [
+        {"name": "Prometheus is ready", "prometheus": {"url": "http://127.0.0.1:9090"}},
+        {"name": "Prometheus targets of job prometheus are up", "prometheus": {"url": "http://127.0.0.1:9090", "job": "prometheus"}},
+        {"name": "Prometheus targets of job node are up", "prometheus": {"url": "http://127.0.0.1:9090", "job": "node"}},
+    ]
+
+
+def test_monitoring_not_asked_for_has_no_prometheus_check():
+    """tasks/main.yml leaves the stage out when verify_monitoring_enabled is false (the default)."""
+    result = checks(["postgres", "ollama", "openwebui"])
+    assert not [c for c in result if "prometheus" in c]
+
+
+# --- kubernetes ----------------------------------------------------------------------------------
+def test_rollouts_in_their_namespace_or_the_platform_one():
+    assert checks(["kubernetes"]) == [
+        {"name": "Deployment open-webui rolled out", "k8s_rollout": {
+            "kind": "Deployment", "name": "open-webui", "namespace": "ailab", "kubeconfig": "/home/admin/.kube/config"}},
+        {"name": "StatefulSet postgres rolled out", "k8s_rollout": {
+            "kind": "StatefulSet", "name": "postgres", "namespace": "db", "kubeconfig": "/home/admin/.kube/config"}},
+    ]
+
+
+def test_no_rollouts_no_checks():
+    assert checks(["kubernetes"], verify_k8s_rollouts=[]) == []
+
+
+# --- stages, settings, errors --------------------------------------------------------------------
+def test_stages_come_in_platform_order_whatever_the_input_order():
+    result = checks(["kubernetes", "monitoring", "openwebui", "ollama", "postgres"])
+    assert [next(k for k in c if k != "name") for c in result] == [
+        "postgres", "ollama", "ollama", "ollama", "openwebui", "tls", "http", "prometheus", "prometheus", "prometheus",
+        "k8s_rollout", "k8s_rollout"]
+
+
+def test_a_single_stage_name_and_no_stage():
+    assert checks("postgres") == checks(["postgres"])
+    assert checks([]) == []
+
+
+def test_only_the_settings_of_the_asked_stages_are_read():
+    settings = {k: v for k, v in SETTINGS.items() if k.startswith("verify_postgres_")}
+    assert names(verify_checks(["postgres"], settings)) == ["PostgreSQL answers"]
+    with pytest.raises(AnsibleFilterError, match="settings has no verify_ollama_url"):
+        verify_checks(["ollama"], settings)
+
+
+@pytest.mark.parametrize("stages, changes, message", [
+    (["postgres", "grafana"], {}, r"unknown stages \['grafana'\]"),
+    ({"postgres": True}, {}, "the stages must be a list"),
+    (["postgres"], {"verify_postgres_port": "fivefourthreetwo"}, "verify_postgres_port must be an integer"),
+    (["postgres"], {"verify_postgres_port": True}, "verify_postgres_port must be an integer"),
+    (["ollama"], {"verify_ollama_models": "tiny"}, "verify_ollama_models must be a list"),
+    (["monitoring"], {"verify_prometheus_jobs": None}, "verify_prometheus_jobs must be a list"),
+    (["kubernetes"], {"verify_k8s_rollouts": [{"kind": "Deployment"}]}, "needs a kind and a name"),
+])
+def test_bad_input_fails_with_a_clear_message(stages, changes, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        checks(stages, **changes)
+
+
+def test_settings_must_be_a_dict():
+    with pytest.raises(AnsibleFilterError, match="settings must be a dict"):
+        verify_checks(["postgres"], ["verify_postgres_host"])
+
+
+def test_filter_is_registered():
+    assert FilterModule().filters()["verify_checks"] is verify_checks
