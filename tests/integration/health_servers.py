@@ -1,5 +1,6 @@
 """Real servers for the health_gate integration tests: TLS certificates made in the test, an HTTPS
-http.server on loopback, and a real Prometheus (Debian `prometheus`) scraping itself.
+http.server on loopback, a real Prometheus (Debian `prometheus`) scraping itself, and a real
+Open WebUI (the version the openwebui role pins, from the wheelhouse scripts/bootstrap builds).
 
 Additive to services.py (same Service handle, wait_for, free_port); used by
 tests/integration/test_health_gate*.py.
@@ -7,11 +8,14 @@ tests/integration/test_health_gate*.py.
 from __future__ import annotations
 
 import datetime
+import fcntl
+import glob
 import json
 import os
 import shutil
 import ssl
 import subprocess
+import sys
 import threading
 import urllib.request
 from dataclasses import dataclass
@@ -116,6 +120,12 @@ class JsonServer:
         self.httpd.server_close()
 
 
+def gate_report(stdout: str) -> list:
+    """The health_gate report a play printed with debug: msg="{{ gate.report | to_json }}"."""
+    line = next(x for x in stdout.splitlines() if x.strip().startswith('"msg": "[{'))
+    return json.loads(json.loads("{" + line.strip() + "}")["msg"])
+
+
 # ------------------------------------------------------------------------------------------------
 # Prometheus
 # ------------------------------------------------------------------------------------------------
@@ -151,6 +161,84 @@ scrape_configs:
     try:
         services.wait_for(lambda: urllib.request.urlopen(svc.url + "/-/ready", timeout=2).status == 200, 60,
                           "prometheus", proc, log)
+    except Exception:
+        svc.close()
+        raise
+    return svc
+
+
+# ------------------------------------------------------------------------------------------------
+# Open WebUI
+# ------------------------------------------------------------------------------------------------
+OPENWEBUI_VERSION = "0.12.4"   # roles/openwebui/defaults/main.yml openwebui_version
+OPENWEBUI_WHEELHOUSE = os.path.join(services.AILAB_HOME, "wheelhouse", "openwebui")
+# Installed once from the wheelhouse (about 4 minutes and 3 GB), then reused by every run.
+OPENWEBUI_VENV = os.path.join(services.AILAB_HOME, f"openwebui-{OPENWEBUI_VERSION}-test-venv")
+
+
+def openwebui_available() -> str | None:
+    if os.path.exists(os.path.join(OPENWEBUI_VENV, ".ready")):
+        return None
+    if not glob.glob(os.path.join(OPENWEBUI_WHEELHOUSE, f".ready-open-webui-{OPENWEBUI_VERSION}-*")):
+        return (f"no Open WebUI {OPENWEBUI_VERSION} wheelhouse in {OPENWEBUI_WHEELHOUSE}: run scripts/bootstrap "
+                "(scripts/setup-openwebui-wheels)")
+    if sys.version_info[:2] != (3, 11):
+        return f"the Open WebUI wheelhouse is built for Python 3.11, the tests run on {sys.version.split()[0]}"
+    return None
+
+
+def openwebui_venv() -> str:
+    """The open-webui command of a virtualenv installed from the wheelhouse (no index), made once."""
+    os.makedirs(services.AILAB_HOME, exist_ok=True)
+    with open(OPENWEBUI_VENV + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)   # another test session may be installing it right now
+        if not os.path.exists(os.path.join(OPENWEBUI_VENV, ".ready")):
+            shutil.rmtree(OPENWEBUI_VENV, ignore_errors=True)
+            try:
+                subprocess.run([sys.executable, "-m", "venv", OPENWEBUI_VENV], check=True, capture_output=True)
+                subprocess.run([os.path.join(OPENWEBUI_VENV, "bin", "pip"), "install", "-q", "--isolated",
+                                "--no-index", "--find-links", OPENWEBUI_WHEELHOUSE,
+                                f"open-webui[postgres]=={OPENWEBUI_VERSION}"],
+                               check=True, capture_output=True, text=True, timeout=1800)
+            except subprocess.CalledProcessError as e:
+                shutil.rmtree(OPENWEBUI_VENV, ignore_errors=True)
+                raise RuntimeError(f"installing open-webui from {OPENWEBUI_WHEELHOUSE} failed: {e.stderr}") from e
+            open(os.path.join(OPENWEBUI_VENV, ".ready"), "w").close()
+    return os.path.join(OPENWEBUI_VENV, "bin", "open-webui")
+
+
+@dataclass
+class OpenWebUI(services.Service):
+    url: str = ""
+    email: str = "admin@example.org"
+    password: str = "test-admin-pw"
+
+
+def start_openwebui(workdir: str, ollama_url: str, database_url: str) -> OpenWebUI:
+    """Open WebUI on a free loopback port with its database in PostgreSQL and Ollama at ollama_url,
+    set up as the openwebui role sets it up (roles/openwebui/vars/main.yml): offline, embeddings from
+    Ollama, no OpenAI connection, the first admin from WEBUI_ADMIN_*."""
+    command = openwebui_venv()
+    port = services.free_port()
+    svc = OpenWebUI(proc=None, workdir=workdir, url=f"http://127.0.0.1:{port}")
+    env = dict(os.environ, DATA_DIR=os.path.join(workdir, "data"), DATABASE_URL=database_url,
+               WEBUI_SECRET_KEY="health-gate-test-secret-key-0123456789", WEBUI_ADMIN_EMAIL=svc.email,
+               WEBUI_ADMIN_PASSWORD=svc.password, WEBUI_ADMIN_NAME="Admin", ENABLE_SIGNUP="false",
+               ENABLE_OLLAMA_API="true", OLLAMA_BASE_URLS=ollama_url, ENABLE_OPENAI_API="false",
+               ENABLE_PERSISTENT_CONFIG="false", RAG_EMBEDDING_ENGINE="ollama", RAG_EMBEDDING_MODEL="nomic-embed-text",
+               RAG_OLLAMA_BASE_URL=ollama_url, OFFLINE_MODE="true", HF_HUB_OFFLINE="1",
+               ENABLE_VERSION_UPDATE_CHECK="false", ANONYMIZED_TELEMETRY="false", SCARF_NO_ANALYTICS="true",
+               DO_NOT_TRACK="true")
+    os.makedirs(env["DATA_DIR"], exist_ok=True)
+    log = os.path.join(workdir, "open-webui.log")
+    svc.proc = subprocess.Popen([command, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, cwd=workdir,
+                                stdout=open(log, "w"), stderr=subprocess.STDOUT)
+
+    def healthy() -> bool:
+        with urllib.request.urlopen(svc.url + "/health/db", timeout=5) as r:
+            return json.load(r).get("status") is True
+    try:
+        services.wait_for(healthy, 300, "open-webui serve", svc.proc, log)   # about a minute on 2 CPUs
     except Exception:
         svc.close()
         raise

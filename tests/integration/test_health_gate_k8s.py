@@ -8,6 +8,7 @@ import os
 import pytest
 
 from ansible_collections.ailab.stack.plugins.module_utils import _health
+from ansible_collections.ailab.stack.plugins.module_utils._health_k8s import check_k8s_rollout
 
 pytestmark = pytest.mark.skipif(not os.environ.get("KUBECONFIG"),
                                 reason="KUBECONFIG is not set: no Kubernetes cluster here")
@@ -26,4 +27,4 @@ def test_coredns_has_rolled_out():
 
 def test_missing_deployment_is_reported():
     with pytest.raises(_health.CheckFailed, match=r"Deployment kube-system/no-such-thing: HTTP 404"):
-        _health.check_k8s_rollout(spec(name="no-such-thing"), 10)
+        check_k8s_rollout(spec(name="no-such-thing"), 10)

@@ -1,4 +1,5 @@
-"""health_gate's ollama check against the real `ollama serve` 0.5.4 (CPU) with the tiny gemma3 model."""
+"""health_gate's ollama check (plugins/module_utils/_health_ollama.py) against the real `ollama serve`
+0.5.4 (CPU) with the tiny gemma3 model, created as `tiny`."""
 from __future__ import annotations
 
 import ast
@@ -6,11 +7,12 @@ import sys
 
 import pytest
 
+import health_servers
 import services
 from helpers.playbook import run_playbook
 
-from ansible_collections.ailab.stack.plugins.module_utils import _health
 from ansible_collections.ailab.stack.plugins.module_utils._health import CheckFailed
+from ansible_collections.ailab.stack.plugins.module_utils._health_ollama import check_ollama
 
 
 def spec(url, **kw):
@@ -20,29 +22,53 @@ def spec(url, **kw):
 
 def test_version_and_model_present(ollama_server):
     version = ollama_server.api("/api/version")["version"]   # 0.5.4-ipexllm-... here
-    assert _health.check_ollama(spec(ollama_server.url, model=None), 10) == f"Ollama {version} answers"
-    assert _health.check_ollama(spec(ollama_server.url), 10) == "tiny:latest present"
+    assert check_ollama(spec(ollama_server.url, model=None), 10) == f"Ollama {version} answers"
+    assert check_ollama(spec(ollama_server.url), 10) == "tiny:latest present"
 
 
 def test_missing_model_lists_what_is_there(ollama_server):
     with pytest.raises(CheckFailed) as exc:
-        _health.check_ollama(spec(ollama_server.url, model="llama3.1:8b"), 10)
+        check_ollama(spec(ollama_server.url, model="llama3.1:8b"), 10)
     assert str(exc.value) == f"model llama3.1:8b not present on {ollama_server.url} (have: tiny:latest)"
 
 
 def test_completion_answers_then_model_is_loaded(ollama_server):
-    detail = _health.check_ollama(spec(ollama_server.url, prompt="Say hello."), 120)
+    detail = check_ollama(spec(ollama_server.url, prompt="Say hello."), 120)
     prefix = "tiny:latest present, answered "
     assert detail.startswith(prefix), detail
     assert ast.literal_eval(detail[len(prefix):]).strip(), detail  # a repr: quoted either way by the text
     # the completion loaded the model (default keep_alive 5 min): /api/ps lists it now
-    assert _health.check_ollama(spec(ollama_server.url, loaded=True), 10) == "tiny:latest present, loaded"
+    assert check_ollama(spec(ollama_server.url, loaded=True), 10) == "tiny:latest present, loaded"
+
+
+def test_fully_qualified_name_is_the_same_model(ollama_server):
+    # the name ailab.stack.ollama_model accepts for the model created as `tiny`
+    assert check_ollama(spec(ollama_server.url, model="registry.ollama.ai/library/tiny:latest"), 10) == "tiny:latest present"
+    assert check_ollama(spec(ollama_server.url, model="library/TINY"), 10) == "TINY:latest present"
+
+
+def test_module_gate_by_fully_qualified_name(ollama_server):
+    fq = "registry.ollama.ai/library/tiny:latest"
+    play = [{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": "Gate by the fully qualified name", "register": "gate", "ailab.stack.health_gate": {
+            "deadline": 120, "checks": [
+                {"name": "answers", "ollama": {"url": ollama_server.url, "model": fq, "prompt": "Say OK."}},
+                {"name": "loaded", "ollama": {"url": ollama_server.url, "model": fq, "loaded": True}}]}},
+        {"name": "Show the report", "ansible.builtin.debug": {"msg": "{{ gate.report | to_json }}"}},
+    ]}]
+    proc = run_playbook(play, extravars={"ansible_python_interpreter": sys.executable})
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    report = health_servers.gate_report(proc.stdout)
+    assert [(r["name"], r["ok"], r["attempts"]) for r in report] == [("answers", True, 1), ("loaded", True, 1)], out
+    assert report[0]["detail"].startswith("tiny:latest present, answered ")
+    assert report[1]["detail"] == "tiny:latest present, loaded"
 
 
 def test_ollama_down():
     port = services.free_port()
     with pytest.raises(CheckFailed, match=f"GET http://127.0.0.1:{port}/api/tags: cannot connect: .*Connection refused"):
-        _health.check_ollama(spec(f"http://127.0.0.1:{port}"), 5)
+        check_ollama(spec(f"http://127.0.0.1:{port}"), 5)
 
 
 def test_module_gate_ollama_answers(ollama_server):

@@ -1,7 +1,8 @@
 """health_gate against real servers on loopback: HTTPS http.server with certificates made here,
-PostgreSQL 15 (postgres_server), Prometheus 2.42 (Debian), closed ports. The gate is run both
-through its check functions and as the real module inside ansible-playbook, where the report
-table is asserted. Ollama is in test_health_gate_ollama.py.
+PostgreSQL 15 (postgres_server), Prometheus 2.42 (Debian), closed ports. The checks (tls, http,
+tcp, postgres, prometheus: plugins/module_utils/_health_<type>.py) are run both through their
+functions and as the real module inside ansible-playbook, where the report table is asserted.
+Ollama is in test_health_gate_ollama.py, Open WebUI in test_health_gate_openwebui.py.
 """
 from __future__ import annotations
 
@@ -18,6 +19,11 @@ from helpers.playbook import run_playbook
 
 from ansible_collections.ailab.stack.plugins.module_utils import _health
 from ansible_collections.ailab.stack.plugins.module_utils._health import CheckFailed
+from ansible_collections.ailab.stack.plugins.module_utils._health_http import check_http
+from ansible_collections.ailab.stack.plugins.module_utils._health_postgres import check_postgres
+from ansible_collections.ailab.stack.plugins.module_utils._health_prometheus import check_prometheus
+from ansible_collections.ailab.stack.plugins.module_utils._health_tcp import check_tcp
+from ansible_collections.ailab.stack.plugins.module_utils._health_tls import check_tls
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
 DAY = datetime.timedelta(days=1)
@@ -77,59 +83,70 @@ def http(url, **kw):
 # tls
 # ------------------------------------------------------------------------------------------------
 def test_tls_valid_certificate(pki, good_https):
-    detail = _health.check_tls(tls(good_https.port, ca_path=pki.ca_pem, issuer="O=ailab test CA"), 5)
+    detail = check_tls(tls(good_https.port, ca_path=pki.ca_pem, issuer="O=ailab test CA"), 5)
     assert detail.startswith("valid for localhost, 36")   # 364 or 365 days left
     assert detail.endswith("issuer O=ailab test CA, CN=ailab test CA root")
 
 
 def test_tls_expired_certificate(pki, expired_https):
     with pytest.raises(CheckFailed) as exc:
-        _health.check_tls(tls(expired_https.port, ca_path=pki.ca_pem), 5)
+        check_tls(tls(expired_https.port, ca_path=pki.ca_pem), 5)
     assert str(exc.value) == f"localhost:{expired_https.port}: certificate not valid for localhost: certificate has expired"
 
 
 def test_tls_expires_too_soon(pki, expiring_https):
     with pytest.raises(CheckFailed, match=r"certificate expires in 3\.0 days \(.*\), less than min_days 14$"):
-        _health.check_tls(tls(expiring_https.port, ca_path=pki.ca_pem), 5)
-    assert "days left" in _health.check_tls(tls(expiring_https.port, ca_path=pki.ca_pem, min_days=2), 5)
+        check_tls(tls(expiring_https.port, ca_path=pki.ca_pem), 5)
+    assert "days left" in check_tls(tls(expiring_https.port, ca_path=pki.ca_pem, min_days=2), 5)
 
 
 def test_tls_wrong_name_untrusted_and_wrong_issuer(pki, good_https):
     with pytest.raises(CheckFailed, match="certificate not valid for chat.example.org: Hostname mismatch"):
-        _health.check_tls(tls(good_https.port, ca_path=pki.ca_pem, server_name="chat.example.org"), 5)
+        check_tls(tls(good_https.port, ca_path=pki.ca_pem, server_name="chat.example.org"), 5)
     with pytest.raises(CheckFailed, match="certificate not valid for localhost: unable to get local issuer certificate"):
-        _health.check_tls(tls(good_https.port), 5)
+        check_tls(tls(good_https.port), 5)
     with pytest.raises(CheckFailed, match="issued by 'O=ailab test CA, CN=ailab test CA root', expected issuer "
                                           "containing \"Let's Encrypt\""):
-        _health.check_tls(tls(good_https.port, ca_path=pki.ca_pem, issuer="Let's Encrypt"), 5)
+        check_tls(tls(good_https.port, ca_path=pki.ca_pem, issuer="Let's Encrypt"), 5)
 
 
 def test_tls_server_down():
     port = closed_port()
     with pytest.raises(CheckFailed, match=f"localhost:{port}: .*Connection refused"):
-        _health.check_tls(tls(port), 2)
+        check_tls(tls(port), 2)
 
 
 # ------------------------------------------------------------------------------------------------
 # http over TLS
 # ------------------------------------------------------------------------------------------------
 def test_https_with_ca_and_json_query(pki, good_https):
-    assert _health.check_http(http(good_https.url + "/health", ca_path=pki.ca_pem, json_query="status"), 5) == "HTTP 200"
+    assert check_http(http(good_https.url + "/health", ca_path=pki.ca_pem, json_query="status"), 5) == "HTTP 200"
     # validate_certs false accepts the certificate without the CA
-    assert _health.check_http(http(good_https.url + "/health", validate_certs=False), 5) == "HTTP 200"
+    assert check_http(http(good_https.url + "/health", validate_certs=False), 5) == "HTTP 200"
 
 
 def test_https_untrusted_and_expired(pki, good_https, expired_https):
     with pytest.raises(CheckFailed, match="TLS certificate not trusted: unable to get local issuer certificate"):
-        _health.check_http(http(good_https.url + "/health"), 5)
+        check_http(http(good_https.url + "/health"), 5)
     with pytest.raises(CheckFailed, match="TLS certificate not trusted: certificate has expired"):
-        _health.check_http(http(expired_https.url + "/health", ca_path=pki.ca_pem), 5)
+        check_http(http(expired_https.url + "/health", ca_path=pki.ca_pem), 5)
 
 
 def test_https_wrong_body(pki, good_https):
     with pytest.raises(CheckFailed) as exc:
-        _health.check_http(http(good_https.url + "/degraded", ca_path=pki.ca_pem, json_query="db", json_expect="ok"), 5)
+        check_http(http(good_https.url + "/degraded", ca_path=pki.ca_pem, json_query="db", json_expect="ok"), 5)
     assert str(exc.value) == f"GET {good_https.url}/degraded: json_query 'db' gave 'down', expected 'ok'"
+
+
+# ------------------------------------------------------------------------------------------------
+# tcp
+# ------------------------------------------------------------------------------------------------
+def test_tcp_real_server_and_closed_port(postgres_server, good_https):
+    for port in (postgres_server.port, good_https.port):
+        assert check_tcp({"host": "127.0.0.1", "port": port, "timeout": 5}, 5) == f"127.0.0.1:{port} accepts connections"
+    down = closed_port()
+    with pytest.raises(CheckFailed, match=f"^cannot connect to 127.0.0.1:{down}: Connection refused$"):
+        check_tcp({"host": "127.0.0.1", "port": down, "timeout": 5}, 5)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -142,23 +159,23 @@ def pg(server, **kw):
 
 def test_postgres_query_returns_expected(postgres_server):
     by_user = pg(postgres_server, query="SELECT current_user", expect="postgres")
-    assert _health.check_postgres(by_user, 5) == "query returned 'postgres'"
+    assert check_postgres(by_user, 5) == "query returned 'postgres'"
     by_dsn = pg(postgres_server, password=None, dsn=postgres_server.dsn(), query="SELECT 40 + 2", expect="42")
-    assert _health.check_postgres(by_dsn, 5) == "query returned 42"
+    assert check_postgres(by_dsn, 5) == "query returned 42"
 
 
 def test_postgres_wrong_password_and_wrong_value(postgres_server):
     with pytest.raises(CheckFailed) as exc:
-        _health.check_postgres(pg(postgres_server, password="not-the-password"), 5)
+        check_postgres(pg(postgres_server, password="not-the-password"), 5)
     assert 'password authentication failed for user "postgres"' in str(exc.value)
     assert "not-the-password" not in str(exc.value)
     with pytest.raises(CheckFailed, match=r"query 'SELECT 1' on postgres@127.0.0.1:\d+/postgres returned 1, expected '2'"):
-        _health.check_postgres(pg(postgres_server, expect="2"), 5)
+        check_postgres(pg(postgres_server, expect="2"), 5)
 
 
 def test_postgres_gate_is_read_only(postgres_server):
     with pytest.raises(CheckFailed, match="cannot execute CREATE TABLE in a read-only transaction"):
-        _health.check_postgres(pg(postgres_server, query="CREATE TABLE health_gate_was_here (id int)"), 5)
+        check_postgres(pg(postgres_server, query="CREATE TABLE health_gate_was_here (id int)"), 5)
     assert postgres_server.psql("SELECT count(*) FROM pg_tables WHERE tablename = 'health_gate_was_here'") == "0"
 
 
@@ -176,7 +193,7 @@ def test_prometheus_self_scrape_up(prometheus_server):
     # the first scrape happens about a second after start: the gate waits for it
     assert _health.run_gate([check], deadline=60, interval=0.5) is True, check.last_error
     assert check.detail == "query returned 1 series, 1 target(s) of job prometheus up"
-    assert _health.check_prometheus(prom(prometheus_server), 5) == "ready"
+    assert check_prometheus(prom(prometheus_server), 5) == "ready"
 
 
 def test_prometheus_down_target_empty_and_bad_query(prometheus_server):
@@ -186,17 +203,17 @@ def test_prometheus_down_target_empty_and_bad_query(prometheus_server):
         return any(x["labels"]["job"] == "down" and x["health"] == "down" for x in targets)
     services.wait_for(down_scraped, 60, "first scrape of job down")
     with pytest.raises(CheckFailed) as exc:
-        _health.check_prometheus(prom(prometheus_server, job="down"), 5)
+        check_prometheus(prom(prometheus_server, job="down"), 5)
     assert str(exc.value).startswith(
         f"targets of job 'down' on {prometheus_server.url}: 1 of 1 down: "
         f"http://127.0.0.1:{prometheus_server.down_port}/metrics is down: Get ")
     assert str(exc.value).endswith("connect: connection refused")
     with pytest.raises(CheckFailed, match=r"""query 'up\{job="nope"\}' on .* returned no series"""):
-        _health.check_prometheus(prom(prometheus_server, query='up{job="nope"}'), 5)
+        check_prometheus(prom(prometheus_server, query='up{job="nope"}'), 5)
     with pytest.raises(CheckFailed, match=r"query 'up\{' on .* failed: bad_data .*unexpected end of input"):
-        _health.check_prometheus(prom(prometheus_server, query="up{"), 5)
+        check_prometheus(prom(prometheus_server, query="up{"), 5)
     with pytest.raises(CheckFailed, match="no active target"):
-        _health.check_prometheus(prom(prometheus_server, job="node"), 5)
+        check_prometheus(prom(prometheus_server, job="node"), 5)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -208,11 +225,6 @@ def gate_play(checks, deadline=30):
          "register": "gate"},
         {"name": "Show the report", "ansible.builtin.debug": {"msg": "{{ gate.report | to_json }}"}},
     ]}]
-
-
-def _report(stdout: str) -> list:
-    line = next(x for x in stdout.splitlines() if x.strip().startswith('"msg": "[{'))
-    return json.loads(json.loads("{" + line.strip() + "}")["msg"])
 
 
 @pytest.mark.parametrize("check_mode", [False, True])
@@ -228,7 +240,7 @@ def test_module_gate_passes_on_real_services(pki, good_https, postgres_server, p
     ]
     proc = run_playbook(gate_play(checks), extravars=PY, check=check_mode)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    report = _report(proc.stdout)
+    report = health_servers.gate_report(proc.stdout)
     assert [(r["name"], r["ok"]) for r in report] == [(c["name"], True) for c in checks]
     assert "changed=0" in proc.stdout and postgres_server.password not in proc.stdout
 

@@ -1,6 +1,6 @@
 """The ailab.stack.verify role against real services: it builds the checks from the other roles'
-variables (ollama_models, ollama_listen_address, postgres_port, prometheus_port...) and stops the
-play with the report when a stage does not work."""
+variables (ollama_models, and the shared layer's ailab_ollama_port, ailab_postgres_port,
+ailab_prometheus_port...) and stops the play with the report when a stage does not work."""
 from __future__ import annotations
 
 import sys
@@ -11,16 +11,16 @@ from helpers.playbook import run_playbook
 
 
 def platform_vars(ollama, postgres, prometheus, **extra):
-    """Variables as the platform roles' inventory would set them."""
+    """Variables as an inventory would set them: the shared layer's (roles/ailab) ports and database, the roles' own."""
     return {
         "ansible_python_interpreter": sys.executable,
-        "ollama_listen_address": ollama.url.split("//", 1)[1],
+        "ailab_ollama_port": int(ollama.url.rsplit(":", 1)[1]),
         "ollama_models": [{"name": "tiny"}],
-        "postgres_port": postgres.port,
-        "postgres_openwebui_user": "postgres",
+        "ailab_postgres_port": postgres.port,
+        "ailab_openwebui_db_user": "postgres",
         "postgres_openwebui_password": postgres.password,
-        "postgres_openwebui_database": "postgres",
-        "prometheus_port": int(prometheus.url.rsplit(":", 1)[1]),
+        "ailab_openwebui_database": "postgres",
+        "ailab_prometheus_port": int(prometheus.url.rsplit(":", 1)[1]),
         "verify_openwebui_enabled": False,   # a real Open WebUI is tested by the openwebui role's tests
         "verify_monitoring_enabled": True,   # off by default until the monitoring stage exists; Prometheus is real here
         "verify_deadline": 60,

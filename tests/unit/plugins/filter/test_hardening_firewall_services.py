@@ -81,8 +81,8 @@ def test_the_rules_of_an_ha_cluster_through_firewall_rules():
     groups = {"k8s_servers": ["cp1"], "k8s_agents": ["gpu1"], "ai_servers": ["cp1", "gpu1"], "db_servers": ["cp1"]}
     rules = {host: {(r["name"], r["from"]) for r in firewall_rules(services("kubernetes"), hostvars, groups, host)}
              for host in ("cp1", "gpu1")}
-    assert ("etcd", "192.0.2.11") in rules["cp1"] and not any(name == "etcd" for name, _ in rules["gpu1"])
-    assert ("postgresql", "192.0.2.21") in rules["cp1"] and not any(n == "postgresql" for n, _ in rules["gpu1"])
+    assert ("etcd", "192.0.2.11") in rules["cp1"] and not any(name == "etcd" for name, _source in rules["gpu1"])
+    assert ("postgresql", "192.0.2.21") in rules["cp1"] and not any(n == "postgresql" for n, _source in rules["gpu1"])
     assert ("k8s-pods", "10.42.0.0/16") in rules["gpu1"] and ("ssh", "any") in rules["gpu1"]
 
 

@@ -1,17 +1,16 @@
 """health_gate module: argument rules, result shape, the failure report and masking.
 
 The checks run for real against loopback sockets (an open listener, a closed port); the
-per-service checks are tested in tests/unit/plugins/module_utils/test__health.py and, against
-real servers, in tests/integration/test_health_gate*.py.
+per-service checks are tested in tests/unit/plugins/module_utils/test__health_<type>.py and,
+against real servers, in tests/integration/test_health_gate*.py.
 """
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 
-from ansible_collections.ailab.stack.plugins.module_utils import _health
+from ansible_collections.ailab.stack.plugins.module_utils import _health, _health_postgres
 from ansible_collections.ailab.stack.plugins.modules import health_gate
 from ansible_collections.ailab.stack.tests.unit.plugins.modules.utils import (
     AnsibleExitJson, AnsibleFailJson, patch_exit_fail, set_module_args)
@@ -20,20 +19,6 @@ from ansible_collections.ailab.stack.tests.unit.plugins.modules.utils import (
 @pytest.fixture(autouse=True)
 def patch_ansible_module(monkeypatch):
     patch_exit_fail(monkeypatch)
-
-
-@pytest.fixture
-def listener():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen(8)
-        yield s.getsockname()[1]
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run(args: dict):
@@ -61,8 +46,8 @@ def test_all_pass_reports_every_check_and_never_changes(listener):
         ("port", "tcp", True, 1, ""), ("port again", "tcp", True, 1, "")]
 
 
-def test_check_mode_runs_the_checks(listener):
-    port = closed_port()
+def test_check_mode_runs_the_checks(listener, closed_port):
+    port = closed_port
     how, result = run({"_ansible_check_mode": True, "deadline": 0, "checks": [
         {"name": "open", "tcp": {"host": "127.0.0.1", "port": listener}},
         {"name": "closed", "tcp": {"host": "127.0.0.1", "port": port}},
@@ -71,8 +56,8 @@ def test_check_mode_runs_the_checks(listener):
     assert result["failed_checks"] == ["closed"]
 
 
-def test_failure_report_table_and_masking():
-    port = closed_port()
+def test_failure_report_table_and_masking(closed_port):
+    port = closed_port
     how, result = run({"deadline": 1, "interval": 0.2, "checks": [
         {"name": "web", "http": {"url": f"http://admin:pa55word@127.0.0.1:{port}/health?token=t0ken-value",
                                  "headers": {"Authorization": "Bearer bearer-secret"}}},
@@ -129,16 +114,16 @@ def test_duplicate_names_and_bad_backoff(listener):
 
 def test_missing_psycopg2_is_reported(monkeypatch):
     # psycopg2 is installed here; simulate a host without it.
-    monkeypatch.setattr(_health, "HAS_PSYCOPG2", False)
+    monkeypatch.setattr(_health_postgres, "HAS_PSYCOPG2", False)
     how, result = run({"checks": [{"name": "pg", "postgres": {}}]})
     assert how == "fail" and "Failed to import the required Python library (psycopg2)" in result["msg"]
 
 
-def test_without_jmespath_only_complex_queries_are_refused(monkeypatch):
+def test_without_jmespath_only_complex_queries_are_refused(monkeypatch, closed_port):
     monkeypatch.setattr(_health, "HAS_JMESPATH", False)
     how, result = run({"checks": [{"name": "h", "http": {"url": "http://127.0.0.1:1", "json_query": "a[?b].c"}}]})
     assert how == "fail" and result["msg"].startswith("Failed to import the required Python library (jmespath)")
     assert result["msg"].endswith("(json_query beyond simple a.b[0].c paths)")
     how, result = run({"deadline": 0, "checks": [
-        {"name": "h", "http": {"url": f"http://127.0.0.1:{closed_port()}", "json_query": "data.status"}}]})
+        {"name": "h", "http": {"url": f"http://127.0.0.1:{closed_port}", "json_query": "data.status"}}]})
     assert how == "fail" and result["failed_checks"] == ["h"]   # the gate ran: the query was accepted

@@ -1,0 +1,280 @@
+# -*- coding: utf-8 -*-
+
+# Copyright: ailab.stack contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# The checks option of ailab.stack.health_gate, one suboption per check type (the argument spec
+# is CHECK_SPECS in plugins/modules/health_gate.py; the checks are plugins/module_utils/_health_*.py).
+# Ansible merges a fragment's options into a module's only at the top level (merge_fragment in
+# ansible/utils/plugin_docs.py), so the repeated suboptions cannot come from a fragment of their
+# own: the options several check types share (headers, validate_certs, ca_path, timeout) are
+# written once here, at their first use (&anchor), and the other check types refer to them (*alias).
+# No `<<:` merge keys: ansible-core 2.19 warns about a key that overrides a merged one.
+
+from __future__ import annotations
+
+
+class ModuleDocFragment(object):
+
+    DOCUMENTATION = r"""
+options:
+  checks:
+    description:
+      - The checks. Each one has a unique O(checks[].name) and exactly one check type key.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Name shown in the report, unique within the gate.
+        type: str
+        required: true
+      http:
+        description: An HTTP(S) request must answer with an expected status and body.
+        type: dict
+        suboptions:
+          url:
+            description: URL to request. A password in its userinfo is sent as basic auth and masked.
+            type: str
+            required: true
+          method:
+            description: HTTP method.
+            type: str
+            default: GET
+            choices: [GET, HEAD, POST, OPTIONS]
+          headers: &headers
+            description: Request headers (for example for an authenticating proxy). Their values are treated as secrets.
+            type: dict
+          body:
+            description: Request body; a dict or list is sent as JSON.
+            type: raw
+          status_code:
+            description: Accepted status codes.
+            type: list
+            elements: int
+            default: [200]
+          body_contains:
+            description: Text the body must contain.
+            type: str
+          json_query:
+            description:
+              - JMESPath expression evaluated on the JSON body. Without O(checks[].http.json_expect)
+                the result must be true (non-empty, non-zero, not false/null).
+              - Simple paths (C(status), C(data.result[0].value)) work without the C(jmespath)
+                library, which servers often lack; other expressions need it.
+            type: str
+          json_expect:
+            description: Value the O(checks[].http.json_query) result must equal.
+            type: raw
+          validate_certs: &validate_certs
+            description: Verify the server certificate for C(https) URLs.
+            type: bool
+            default: true
+          ca_path: &ca_path
+            description: PEM file of CA certificates to trust instead of the system store.
+            type: path
+          timeout: &timeout
+            description: &timeout_description
+              - Seconds each connection or request of an attempt may take (a completion included).
+              - It is cut to the time left before O(deadline), at least 1 s.
+            type: int
+            default: 10
+      tls:
+        description:
+          - The TLS certificate served on O(checks[].tls.host):O(checks[].tls.port) must be trusted,
+            valid for O(checks[].tls.server_name), optionally from a given issuer, and expire in more
+            than O(checks[].tls.min_days) days.
+        type: dict
+        suboptions:
+          host:
+            description: Host name or address to connect to.
+            type: str
+            required: true
+          port:
+            description: TCP port.
+            type: int
+            default: 443
+          server_name:
+            description: Name sent as SNI and checked against the certificate. Defaults to O(checks[].tls.host).
+            type: str
+          ca_path: *ca_path
+          issuer:
+            description: Text the issuer (formatted C(CN=..., O=...)) must contain.
+            type: str
+          min_days:
+            description: Minimum number of days before the certificate expires.
+            type: int
+            default: 14
+          timeout: *timeout
+      tcp:
+        description: A TCP port must accept connections.
+        type: dict
+        suboptions:
+          host:
+            description: Host name or address.
+            type: str
+            required: true
+          port:
+            description: TCP port.
+            type: int
+            required: true
+          timeout:
+            description: *timeout_description
+            type: int
+            default: 5
+      postgres:
+        description:
+          - Connect to PostgreSQL and run O(checks[].postgres.query) in a read-only transaction.
+          - Give either O(checks[].postgres.dsn) or the separate connection options.
+        type: dict
+        suboptions:
+          dsn:
+            description: libpq connection string or URI. Its password is masked.
+            type: str
+          host:
+            description: Host name, address or socket directory.
+            type: str
+            default: 127.0.0.1
+          port:
+            description: Port.
+            type: int
+            default: 5432
+          user:
+            description: User name.
+            type: str
+            default: postgres
+          password:
+            description: Password.
+            type: str
+          dbname:
+            description: Database.
+            type: str
+            default: postgres
+          sslmode:
+            description: libpq C(sslmode).
+            type: str
+            choices: [disable, allow, prefer, require, verify-ca, verify-full]
+          query:
+            description: Query to run.
+            type: str
+            default: SELECT 1
+          expect:
+            description: Text the first column of the first row must equal (compared as a string).
+            type: str
+          timeout: *timeout
+      ollama:
+        description:
+          - The Ollama API answers; optionally O(checks[].ollama.model) is present (C(/api/tags)),
+            loaded (C(/api/ps)), and answers O(checks[].ollama.prompt) (C(/api/generate)) within
+            O(checks[].ollama.timeout) seconds.
+        type: dict
+        suboptions:
+          url:
+            description: Base URL of the Ollama API.
+            type: str
+            default: http://127.0.0.1:11434
+          model:
+            description:
+              - Model that must be present, named as M(ailab.stack.ollama_model) accepts it. C(llama3.1),
+                C(llama3.1:latest), C(library/llama3.1) and C(registry.ollama.ai/library/llama3.1:latest)
+                are the same model (C(:latest) is added when no tag is given); case does not matter.
+            type: str
+          loaded:
+            description: The model must also be loaded in memory.
+            type: bool
+            default: false
+          prompt:
+            description: When set, a completion of this prompt must answer.
+            type: str
+          num_predict:
+            description: Maximum number of tokens to generate for O(checks[].ollama.prompt).
+            type: int
+            default: 8
+          headers: *headers
+          validate_certs: *validate_certs
+          ca_path: *ca_path
+          timeout: &timeout_completion
+            description: *timeout_description
+            type: int
+            default: 60
+      openwebui:
+        description:
+          - Open WebUI answers C(/health) and C(/health/db); with O(checks[].openwebui.email) the
+            admin signs in, and with O(checks[].openwebui.model) a chat completion through Open WebUI answers.
+        type: dict
+        suboptions:
+          url:
+            description: Base URL of Open WebUI.
+            type: str
+            default: http://127.0.0.1:8080
+          check_db:
+            description: Also require C(/health/db).
+            type: bool
+            default: true
+          email:
+            description: Admin e-mail to sign in with.
+            type: str
+          password:
+            description: Admin password.
+            type: str
+          model:
+            description:
+              - Model for a chat completion through C(/api/chat/completions) (needs O(checks[].openwebui.email)).
+              - An Ollama model may be named as for O(checks[].ollama.model); it is sent as Ollama lists it.
+            type: str
+          prompt:
+            description: Prompt of that chat completion.
+            type: str
+            default: Reply with the single word OK.
+          validate_certs: *validate_certs
+          ca_path: *ca_path
+          timeout: *timeout_completion
+      prometheus:
+        description:
+          - Prometheus answers; O(checks[].prometheus.query) returns at least one series and every
+            active target of O(checks[].prometheus.job) is up. With neither, C(/-/ready) must answer 200.
+        type: dict
+        suboptions:
+          url:
+            description: Base URL of Prometheus.
+            type: str
+            default: http://127.0.0.1:9090
+          query:
+            description: PromQL instant query that must return a non-empty result.
+            type: str
+          job:
+            description: Scrape job whose active targets must all be up (at least one).
+            type: str
+          headers: *headers
+          validate_certs: *validate_certs
+          ca_path: *ca_path
+          timeout: *timeout
+      k8s_rollout:
+        description:
+          - A Deployment, StatefulSet or DaemonSet has finished rolling out, with the same rules as
+            C(kubectl rollout status), read with the C(kubernetes) Python client.
+        type: dict
+        suboptions:
+          kind:
+            description: Kind of the workload.
+            type: str
+            required: true
+            choices: [Deployment, StatefulSet, DaemonSet]
+          name:
+            description: Name of the workload.
+            type: str
+            required: true
+          namespace:
+            description: Namespace of the workload.
+            type: str
+            default: default
+          kubeconfig:
+            description: Kubeconfig file. Without it (and O(checks[].k8s_rollout.context)) the in-cluster
+              config, then C(KUBECONFIG) or C(~/.kube/config), is used.
+            type: path
+          context:
+            description: Kubeconfig context.
+            type: str
+          timeout: *timeout
+"""

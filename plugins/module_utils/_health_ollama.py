@@ -1,0 +1,107 @@
+# -*- coding: utf-8 -*-
+# Copyright: ailab.stack maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# Note: this module util is PRIVATE to ailab.stack. Its API may change without notice.
+"""The ollama check of ailab.stack.health_gate: the API answers, a model is present and loaded, and a
+completion answers.
+
+It talks to Ollama through the client of ailab.stack.ollama_model (_ollama.OllamaClient) and
+matches model names the way that module does (_ollama.ModelRef): `tiny`, `tiny:latest`,
+`library/tiny` and `registry.ollama.ai/library/tiny:latest` are one model, compared
+case-insensitively as Ollama does.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import typing as t
+from urllib.parse import unquote, urlsplit
+
+from ansible_collections.ailab.stack.plugins.module_utils._health import (
+    CheckFailed, mask_url, register, snippet, transport_failure)
+from ansible_collections.ailab.stack.plugins.module_utils._ollama import ModelRef, OllamaClient, OllamaError
+
+
+class GateClient(OllamaClient):
+    """OllamaClient for one attempt of a check: no retries of its own (the gate retries), and the
+    check's headers (plus basic auth from the URL's userinfo) on every request."""
+
+    def __init__(self, spec: dict, timeout: float) -> None:
+        super().__init__(spec["url"], timeout=timeout, retries=0, validate_certs=spec["validate_certs"],
+                         ca_path=spec.get("ca_path"))
+        self.headers: dict[str, str] = {}
+        parts = urlsplit(spec["url"])
+        if parts.username is not None:  # sent up front, as the http check does (force_basic_auth)
+            userinfo = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            self.headers["Authorization"] = "Basic " + base64.b64encode(userinfo.encode()).decode()
+        self.headers.update(spec.get("headers") or {})
+
+    def _open(self, method: str, url: str, data: t.Any = None, headers: dict[str, str] | None = None,
+              api: bool = True) -> t.Any:
+        return super()._open(method, url, data, {**self.headers, **(headers or {})}, api)
+
+    def generate(self, model: str, prompt: str, num_predict: int) -> dict[str, t.Any]:
+        """A completion without streaming (POST /api/generate)."""
+        payload = {"model": model, "prompt": prompt, "stream": False, "options": {"num_predict": num_predict}}
+        return self._json("POST", "/api/generate", payload) or {}
+
+
+def _ask(what: str, timeout: float, call: t.Callable[..., t.Any], *args: t.Any) -> t.Any:
+    """call(*args); an OllamaError (or a read that broke off) becomes CheckFailed naming `what`."""
+    try:
+        return call(*args)
+    except OllamaError as e:
+        if e.status is not None:
+            error = _error_field(e.body)
+            if error:
+                raise CheckFailed(f"{what}: {error}")
+            raise CheckFailed(f"{what} returned HTTP {e.status} (expected 200): {snippet(e.body or '')}")
+        if isinstance(e.__context__, OSError):  # no answer at all: the client raised while handling it
+            raise transport_failure(what, e.__context__, timeout)
+        raise CheckFailed(f"{what}: {e}")
+    except (OSError, ValueError) as e:  # the answer timed out or broke off after its headers; bad URL
+        raise transport_failure(what, e, timeout)
+
+
+def _error_field(body: str | None) -> str | None:
+    """Ollama's own reason in an error answer ({"error": "..."})."""
+    try:
+        data = json.loads(body or "")
+    except ValueError:
+        return None
+    return str(data["error"]) if isinstance(data, dict) and data.get("error") else None
+
+
+@register("ollama")
+def check_ollama(spec: dict, timeout: float) -> str:
+    client = GateClient(spec, timeout)
+    base = mask_url(client.base_url)
+    if not spec.get("model"):
+        return f"Ollama {_ask(f'GET {base}/api/version', timeout, client.version)} answers"
+    try:
+        ref = ModelRef.parse(spec["model"])
+    except ValueError as e:
+        raise CheckFailed(str(e))
+    present = _ask(f"GET {base}/api/tags", timeout, client.tags)
+    if ref.key not in present:
+        have = ", ".join(m["name"] for m in present.values()) or "none"
+        raise CheckFailed(f"model {ref.short} not present on {base} (have: {have})")
+    detail = f"{ref.short} present"
+    if spec["loaded"]:
+        loaded = _ask(f"GET {base}/api/ps", timeout, client.running)
+        if ref.key not in loaded:
+            names = ", ".join(m["name"] for m in loaded.values()) or "none"
+            raise CheckFailed(f"model {ref.short} not loaded on {base} (loaded: {names})")
+        detail += ", loaded"
+    if spec.get("prompt"):
+        what = f"POST {base}/api/generate ({ref.short})"
+        # the name as the server lists it: what it answers to, whatever spelling the check used
+        data = _ask(what, timeout, client.generate, present[ref.key]["name"], spec["prompt"], spec["num_predict"])
+        if data.get("error"):
+            raise CheckFailed(f"{what}: {data['error']}")
+        if not data.get("done") or not data.get("response"):
+            raise CheckFailed(f"{what}: no completion in the answer: {snippet(json.dumps(data))}")
+        detail += f", answered {snippet(data['response'], 40)!r}"
+    return detail
