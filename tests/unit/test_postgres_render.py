@@ -106,7 +106,7 @@ def test_tenant_databases_match_the_tenants_open_webui(tmp_path):
                {"name": "vaulted", "db_password": "from-vault/pw"}]
     extravars = {"ansible_python_interpreter": sys.executable, "ailab_runtime": "kubernetes",
                  "ailab_kubernetes_apply": False, "ailab_manifest_dir": str(manifests), "ailab_namespace": "ailab",
-                 "ailab_ingress_host": "chat.example.org", "ailab_tenants": tenants,
+                 "ailab_ingress_host": "chat.example.org", "ailab_tenants": tenants, "ailab_gpu_vendor": "nvidia",
                  "postgres_openwebui_password": APP_PW, "openwebui_admin_email": "admin@example.org",
                  "openwebui_admin_password": "render-admin-pw"}
     plays = [{"name": f"render {role}", "hosts": "localhost", "gather_facts": False,
