@@ -1,5 +1,5 @@
-"""Each Kubernetes reference inventory, rendered end to end offline: the postgres, ollama and
-openwebui roles run with the inventory's own variables (ailab_kubernetes_apply: false, secrets
+"""Each Kubernetes reference inventory, rendered end to end offline: the postgres, ollama,
+openwebui and tenants roles run with the inventory's own variables (ailab_kubernetes_apply: false, secrets
 given here as vault would), every object validates against the strict schemas, and the things
 each deployment is about hold across the roles (replicas, GPU, pgvector, tenant databases)."""
 from __future__ import annotations
@@ -14,23 +14,26 @@ import pytest
 from helpers.playbook import ROOT, by_kind, container_env, load_manifests, run_playbook, secret_data, validate_manifests
 
 K8S_INVENTORIES = ["single-gpu", "microk8s", "ha", "multitenant"]
+# name -> (inventory, extra variables): the multitenant inventory on AMD GPUs too
+RENDERS = {**{name: (name, {}) for name in K8S_INVENTORIES}, "multitenant-amd": ("multitenant", {"ailab_gpu_vendor": "amd"})}
 SECRETS = {"postgres_openwebui_password": "inv-db-password", "openwebui_admin_email": "admin@example.org",
            "openwebui_admin_password": "inv-admin-password"}
 PLAYS = [{"name": f"render {role}", "hosts": "localhost", "gather_facts": False, "roles": [{"role": f"ailab.stack.{role}"}]}
-         for role in ("postgres", "ollama", "openwebui")]
+         for role in ("postgres", "ollama", "openwebui", "tenants")]
 
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
     """{inventory: its manifest directory}, rendered two inventories at a time (2 cores)."""
     def render(name):
+        inventory, extra = RENDERS[name]
         out = tmp_path_factory.mktemp(name) / "manifests"
-        proc = run_playbook(PLAYS, inventory=os.path.join(ROOT, "inventories", name), extravars={
+        proc = run_playbook(PLAYS, inventory=os.path.join(ROOT, "inventories", inventory), extravars={
             "ansible_python_interpreter": sys.executable, "ailab_kubernetes_apply": False,
-            "ailab_manifest_dir": str(out), **SECRETS})
+            "ailab_manifest_dir": str(out), **SECRETS, **extra})
         return name, proc, out
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(render, K8S_INVENTORIES))
+        results = list(pool.map(render, RENDERS))
     for name, proc, _out in results:
         assert proc.returncode == 0, f"{name}:\n" + proc.stdout[-4000:] + proc.stderr[-2000:]
         for secret in SECRETS.values():
@@ -38,7 +41,7 @@ def rendered(tmp_path_factory):
     return {name: out for name, _proc, out in results}
 
 
-@pytest.mark.parametrize("name", K8S_INVENTORIES)
+@pytest.mark.parametrize("name", list(RENDERS))
 def test_every_object_validates(rendered, name):
     res = validate_manifests(str(rendered[name]))
     assert res.returncode == 0, res.stdout + res.stderr
@@ -66,19 +69,45 @@ def test_ha_cluster(rendered):
     assert 'CREATE EXTENSION IF NOT EXISTS "vector"' in cluster["spec"]["bootstrap"]["initdb"]["postInitApplicationSQL"]
 
 
-def test_multitenant_databases_match_the_tenants(rendered):
-    d = rendered["multitenant"]
+def workload(objs, name="ollama"):
+    return [o for o in objs if o["kind"] in ("StatefulSet", "Deployment") and o["metadata"]["name"] == name][0]
+
+
+@pytest.mark.parametrize("name, gpu", [("multitenant", "nvidia.com/gpu"), ("multitenant-amd", "amd.com/gpu")])
+def test_multitenant_tenants_are_built_from_the_stage_roles(rendered, name, gpu):
+    """Each tenant: its namespace, quota and network policy; an Ollama rendered by the ollama role
+    (the platform Ollama's image, the vendor's GPU resource); an Open WebUI on its own Ollama and on
+    the database and user the postgres role creates for it (one naming function)."""
+    d = rendered[name]
     pg = load_manifests(d / "postgres")
     roles = {r["name"]: r["passwordSecret"]["name"] for r in by_kind(pg, "Cluster")[0]["spec"]["managed"]["roles"]}
+    databases = {o["spec"]["name"]: o["spec"]["owner"] for o in by_kind(pg, "Database")}
     passwords = {o["metadata"]["name"]: o["stringData"]["password"] for o in by_kind(pg, "Secret")}
-    assert {o["spec"]["name"] for o in by_kind(pg, "Database")} == set(roles) == {"openwebui_research", "openwebui_support"}
-    for tenant in ("research", "support"):
-        web = load_manifests(d / "tenants" / tenant)
-        assert {o["metadata"].get("namespace", o["metadata"]["name"]) for o in web} == {f"ai-{tenant}"}
+    assert set(databases) == set(roles) == {"openwebui_research", "openwebui_support"}
+    platform_image = workload(load_manifests(d / "ollama"))["spec"]["template"]["spec"]["containers"][0]["image"]
+    for tenant, tier_gpus in (("research", 1), ("support", 0)):
+        ns = f"ai-{tenant}"
+        objs = load_manifests(d / "tenants" / tenant)
+        assert {o["metadata"].get("namespace", o["metadata"]["name"]) for o in objs} == {ns}
+        assert by_kind(objs, "Namespace", ns) and by_kind(objs, "NetworkPolicy", "default-deny")
+        hard = by_kind(objs, "ResourceQuota", "tenant-quota")[0]["spec"]["hard"]
+        assert not by_kind(objs, "Job")
+        ollama = load_manifests(d / "tenants" / tenant / "ollama")
+        sts = workload(ollama)
+        assert sts["kind"] == "StatefulSet" and by_kind(ollama, "Service", "ollama-headless")
+        c = sts["spec"]["template"]["spec"]["containers"][0]
+        # the platform Ollama's image and version (a CPU tier without the -rocm build of an AMD cluster)
+        assert c["image"] == (platform_image if tier_gpus else platform_image.removesuffix("-rocm"))
+        if tier_gpus:
+            assert c["resources"]["limits"][gpu] == 1 and hard[f"requests.{gpu}"] == "1"
+        assert not {k for k in c["resources"]["limits"] if k.endswith("/gpu")} - ({gpu} if tier_gpus else set())
+        web = load_manifests(d / "tenants" / tenant / "openwebui")
+        env = container_env(by_kind(web, "Deployment", "openwebui")[0])
+        assert env["OLLAMA_BASE_URLS"] == f"http://ollama.{ns}.svc:11434"
         url = urlsplit(secret_data(by_kind(web, "Secret")[0])["DATABASE_URL"])
-        assert unquote(url.password) == passwords[roles[f"openwebui_{tenant}"]]
-    research = by_kind(load_manifests(d / "tenants" / "research"), "Deployment", "ollama")[0]["spec"]["template"]["spec"]
-    assert research["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+        db = url.path.lstrip("/")
+        assert databases[db] == url.username == db == f"openwebui_{tenant}"
+        assert unquote(url.password) == passwords[roles[url.username]]
 
 
 def test_microk8s_box(rendered):

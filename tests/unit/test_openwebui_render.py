@@ -3,7 +3,7 @@ and validated against the Kubernetes 1.34 schemas, then checked for the invarian
 several replicas correct: one shared secret key (secretKeyRef to one Secret), Redis for the
 websocket manager and the app state, PostgreSQL (never SQLite), pgvector, PDB, probes on /health,
 rolling updates that never drop below the wanted replicas; plus single sign-on mapping, secrets
-only inside Secret objects, and tenants isolated by namespace, quota and NetworkPolicy.
+only inside Secret objects (tenants: tests/unit/test_tenants_render.py).
 
 Every valid configuration is rendered once, in one ansible-playbook run (`renders`, one play per
 configuration, each into its own directory); only the failures and the second run of the secret
@@ -44,10 +44,6 @@ VARIANTS = {
     "three": {"openwebui_replicas": 3, "openwebui_oauth_provider": "oidc", "openwebui_oauth_client_id": "ai-chat",
               "openwebui_oauth_client_secret": OAUTH_SECRET,
               "openwebui_oauth_discovery_url": "https://sso.example.org/realms/ai/.well-known/openid-configuration"},
-    "tenants": {"ailab_tenants": [
-        {"name": "acme"},
-        {"name": "globex", "tier": "gpu", "replicas": 2, "host": "ai.globex.example"},
-    ]},
     **{provider: {"openwebui_oauth_provider": provider, "openwebui_oauth_client_id": "cid",
                   "openwebui_oauth_client_secret": OAUTH_SECRET, **extra}
        for provider, extra, _plain, _secret in SSO_CASES},
@@ -257,57 +253,9 @@ def test_external_redis(renders):
     ({"openwebui_admin_password": ""}, "openwebui_admin_password"),
     ({"openwebui_db_password": ""}, "openwebui_db_password"),
     ({"ailab_runtime": "docker"}, "kubernetes, systemd"),
-    ({"ailab_tenants": [{"name": "Bad_Name"}]}, "DNS label"),
-    ({"ailab_tenants": [{"name": "acme", "tier": "tpu"}]}, "tier one of cpu, gpu"),
 ])
 def test_bad_values_fail_early_naming_the_variable(tmp_path, extra, message):
     proc, d = render(tmp_path, **extra)
     assert proc.returncode != 0
     assert message in proc.stdout + proc.stderr
     assert not (d / "openwebui").exists()
-
-
-@pytest.fixture(scope="module")
-def tenants(renders):
-    proc, dirs = renders
-    return proc, dirs["tenants"] / "manifests" / "tenants", dirs["tenants"]
-
-
-def test_tenant_manifests_are_valid(tenants):
-    _proc, d, _tmp = tenants
-    res = validate_manifests(str(d))
-    assert res.returncode == 0, res.stdout + res.stderr
-
-
-def test_tenants_are_isolated_with_own_openwebui_and_ollama(tenants):
-    _proc, d, tmp = tenants
-    acme = load_manifests(str(d / "acme"))
-    globex = load_manifests(str(d / "globex"))
-    for objs, ns in ((acme, "ai-acme"), (globex, "ai-globex")):
-        assert {o["metadata"].get("namespace", o["metadata"]["name"]) for o in objs} == {ns}
-        deny = by_kind(objs, "NetworkPolicy", "default-deny")[0]["spec"]
-        assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
-        assert by_kind(objs, "ResourceQuota")[0]["spec"]["hard"]["limits.memory"]
-        assert by_kind(objs, "LimitRange")
-        env = container_env(by_kind(objs, "Deployment", "openwebui")[0])
-        assert env["OLLAMA_BASE_URLS"] == f"http://ollama.{ns}.svc:11434"
-        assert by_kind(objs, "Service", "ollama") and by_kind(objs, "Deployment", "ollama")
-    acme_env = container_env(by_kind(acme, "Deployment", "openwebui")[0])
-    assert acme_env["DEFAULT_MODELS"] == "llama3:8b,mistral:7b"
-    assert "WEBSOCKET_MANAGER" not in acme_env
-    pull = by_kind(acme, "Job")[0]["spec"]["template"]["spec"]["containers"][0]["args"][0]
-    assert "llama3:8b mistral:7b" in pull
-    # the GPU tier: a 70B model, a GPU for Ollama and in the quota, and Redis for its 2 replicas
-    genv = container_env(by_kind(globex, "Deployment", "openwebui")[0])
-    assert genv["DEFAULT_MODELS"] == "llama3:70b" and genv["WEBSOCKET_MANAGER"] == "redis"
-    assert genv["WEBUI_URL"] == "https://ai.globex.example"
-    ollama = by_kind(globex, "Deployment", "ollama")[0]["spec"]["template"]["spec"]
-    assert ollama["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
-    assert by_kind(globex, "ResourceQuota")[0]["spec"]["hard"]["requests.nvidia.com/gpu"] == "1"
-    assert by_kind(globex, "Deployment", "openwebui-redis")
-    # own database, own secret key per tenant
-    a = secret_data(by_kind(acme, "Secret")[0])
-    g = secret_data(by_kind(globex, "Secret")[0])
-    assert "/openwebui_acme?" in a["DATABASE_URL"] and a["DATABASE_URL"].startswith("postgresql://openwebui_acme:")
-    assert a["WEBUI_SECRET_KEY"] != g["WEBUI_SECRET_KEY"]
-    assert (tmp / "credentials" / "tenants" / "acme" / "db_password").exists()

@@ -100,17 +100,17 @@ def test_missing_app_password_fails_naming_the_variable(tmp_path):
 
 def test_tenant_databases_match_the_tenants_open_webui(tmp_path):
     """Each tenant gets a managed role, its Secret and a Database; the password is the one the
-    openwebui role puts into the tenant's DATABASE_URL (generated once, shared through files)."""
+    tenants role puts into the tenant's DATABASE_URL (generated once, shared through files)."""
     manifests = tmp_path / "manifests"
     tenants = [{"name": "acme"}, {"name": "big-co", "tier": "gpu", "replicas": 2},
                {"name": "vaulted", "db_password": "from-vault/pw"}]
     extravars = {"ansible_python_interpreter": sys.executable, "ailab_runtime": "kubernetes",
                  "ailab_kubernetes_apply": False, "ailab_manifest_dir": str(manifests), "ailab_namespace": "ailab",
-                 "ailab_ingress_host": "chat.example.org", "ailab_tenants": tenants,
+                 "ailab_ingress_host": "chat.example.org", "ailab_tenants": tenants, "ailab_gpu_vendor": "nvidia",
                  "postgres_openwebui_password": APP_PW, "openwebui_admin_email": "admin@example.org",
                  "openwebui_admin_password": "render-admin-pw"}
     plays = [{"name": f"render {role}", "hosts": "localhost", "gather_facts": False,
-              "roles": [{"role": f"ailab.stack.{role}"}]} for role in ("postgres", "openwebui")]
+              "roles": [{"role": f"ailab.stack.{role}"}]} for role in ("postgres", "tenants")]
     proc = run_playbook(plays, extravars=extravars)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     out = manifests / "postgres"
@@ -135,7 +135,7 @@ def test_tenant_databases_match_the_tenants_open_webui(tmp_path):
         assert (spec["owner"], spec["cluster"]["name"], spec["databaseReclaimPolicy"]) == (db, "postgres", "retain")
         assert {"name": "vector", "ensure": "present"} in spec["extensions"]
         # the same password in the tenant's Open WebUI
-        web = by_kind(load_manifests(str(manifests / "tenants" / t["name"])), "Secret")[0]
+        web = by_kind(load_manifests(str(manifests / "tenants" / t["name"] / "openwebui")), "Secret")[0]
         url = urlsplit(secret_data(web)["DATABASE_URL"])
         assert (url.username, url.path) == (db, "/" + db)
         assert unquote(url.password) == secret["stringData"]["password"]
