@@ -8,8 +8,9 @@
 # is CHECK_SPECS in plugins/modules/health_gate.py; the checks are plugins/module_utils/_health_*.py).
 # Ansible merges a fragment's options into a module's only at the top level (merge_fragment in
 # ansible/utils/plugin_docs.py), so the repeated suboptions cannot come from a fragment of their
-# own: the options several check types share (headers, validate_certs, ca_path, timeout) are
-# written once here, at their first use (&anchor), and the other check types refer to them (*alias).
+# own: the options several check types share (headers, validate_certs, ca_path, timeout, service,
+# kubeconfig, context) are written once here, at their first use (&anchor), and the other check
+# types refer to them (*alias).
 # No `<<:` merge keys: ansible-core 2.19 warns about a key that overrides a merged one.
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ options:
         type: dict
         suboptions:
           url:
-            description: URL to request. A password in its userinfo is sent as basic auth and masked.
+            description:
+              - URL to request. A password in its userinfo is sent as basic auth and masked.
+              - With O(checks[].http.service), the path (and query) to request on that Service, for example C(/health).
             type: str
             required: true
           method:
@@ -80,6 +83,52 @@ options:
               - It is cut to the time left before O(deadline), at least 1 s.
             type: int
             default: 10
+          service: &service
+            description:
+              - Reach a Kubernetes Service through the API server's service proxy instead of a URL
+                the host running the module may not resolve (such as C(http://ollama.ailab.svc:11434)).
+                The check's requests go to
+                C(<server>/api/v1/namespaces/<namespace>/services/<scheme>:<name>:<port>/proxy) plus
+                the path the check asks for, authenticated with the credentials of
+                O(checks[].http.service.kubeconfig) (the API server's CA, a client certificate and
+                key, a bearer token, basic auth; tokens of exec plugins and token files as the
+                C(kubernetes) Python client loads them). What the check requests and expects is the same.
+              - Mutually exclusive with the check's C(validate_certs) and C(ca_path) (the kubeconfig
+                says how to trust the API server) and, for O(checks[].ollama),
+                O(checks[].openwebui) and O(checks[].prometheus), with their C(url). For
+                O(checks[].http), O(checks[].http.url) is then the path.
+              - The API server removes the C(Authorization) header before it forwards a request, so
+                the check's C(headers) cannot hold one; O(checks[].openwebui) sends its session in
+                Open WebUI's C(token) cookie instead. Redirects are not followed, so the
+                credentials go to the API server only.
+              - The identity of the kubeconfig needs C(get) on C(services/proxy) in the namespace.
+            type: dict
+            suboptions:
+              name:
+                description: Name of the Service.
+                type: str
+                required: true
+              namespace:
+                description: Namespace of the Service.
+                type: str
+                default: default
+              port:
+                description: Port of the Service, its number (C(11434)) or its name (C(http)).
+                type: raw
+                required: true
+              scheme:
+                description: Scheme the API server speaks to the Service's pods (it does not verify their certificate).
+                type: str
+                default: http
+                choices: [http, https]
+              kubeconfig: &kubeconfig
+                description:
+                  - Kubeconfig file on the host running the module. Without it (and a C(context)), the
+                    in-cluster config, then C(KUBECONFIG) or C(~/.kube/config), is used.
+                type: path
+              context: &context
+                description: Kubeconfig context (default its current context).
+                type: str
       tls:
         description:
           - The TLS certificate served on O(checks[].tls.host):O(checks[].tls.port) must be trusted,
@@ -194,6 +243,7 @@ options:
           headers: *headers
           validate_certs: *validate_certs
           ca_path: *ca_path
+          service: *service
           timeout: &timeout_completion
             description: *timeout_description
             type: int
@@ -229,6 +279,7 @@ options:
             default: Reply with the single word OK.
           validate_certs: *validate_certs
           ca_path: *ca_path
+          service: *service
           timeout: *timeout_completion
       prometheus:
         description:
@@ -249,6 +300,7 @@ options:
           headers: *headers
           validate_certs: *validate_certs
           ca_path: *ca_path
+          service: *service
           timeout: *timeout
       k8s_rollout:
         description:
@@ -269,12 +321,27 @@ options:
             description: Namespace of the workload.
             type: str
             default: default
-          kubeconfig:
-            description: Kubeconfig file. Without it (and O(checks[].k8s_rollout.context)) the in-cluster
-              config, then C(KUBECONFIG) or C(~/.kube/config), is used.
-            type: path
-          context:
-            description: Kubeconfig context.
+          kubeconfig: *kubeconfig
+          context: *context
+          timeout: *timeout
+      cnpg_cluster:
+        description:
+          - A CloudNativePG Cluster (C(postgresql.cnpg.io/v1)) is healthy, read with the C(kubernetes)
+            Python client. Its C(status.phase) is C(Cluster in healthy state), C(status.readyInstances)
+            equals C(spec.instances) (C(status.instances) counts PVC groups, not ready pods), and its
+            C(Ready) condition, once reported for the current generation, is C(True).
+          - PostgreSQL on Kubernetes has no HTTP endpoint; this is its gate from outside the cluster.
+        type: dict
+        suboptions:
+          name:
+            description: Name of the Cluster.
             type: str
+            required: true
+          namespace:
+            description: Namespace of the Cluster.
+            type: str
+            default: default
+          kubeconfig: *kubeconfig
+          context: *context
           timeout: *timeout
 """

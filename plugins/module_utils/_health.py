@@ -10,12 +10,14 @@ Each check type has its own file, ``_health_<type>.py`` (http, tls, tcp, postgre
 openwebui, prometheus, k8s), with a function ``check_<type>(spec, timeout) -> str`` that returns a
 short detail on success and raises CheckFailed with a readable reason otherwise, registered with
 ``@register("<type>")`` in CHECKS. The checks only read: HTTP GETs, sign-ins, completions and
-read-only PostgreSQL transactions. Here: CheckFailed, masking of secrets, the HTTP request
-helper, json_query, the registry, ``run_gate`` (retries the checks that have not passed yet,
-with backoff, until all pass or the deadline) and ``format_table``. Nothing here calls fail_json.
+read-only PostgreSQL transactions. Here: CheckFailed, masking of secrets, the HTTP transport
+(``Endpoint``: a check's url, or its Service through the Kubernetes API server), json_query, the
+registry, ``run_gate`` (retries the checks that have not passed yet, with backoff, until all pass
+or the deadline) and ``format_table``. Nothing here calls fail_json.
 """
 from __future__ import annotations
 
+import base64
 import json
 import re
 import socket
@@ -23,7 +25,7 @@ import ssl
 import time
 import typing as t
 import urllib.error
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from ansible.module_utils.urls import open_url
 
@@ -127,31 +129,100 @@ def snippet(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+class Endpoint:
+    """Where the HTTP requests of a check go, and how: a base URL, headers sent with every request
+    (basic auth from the URL's userinfo, the check's headers, an API server's credentials), the
+    TLS options (CA, client certificate) and whether redirects are followed.
+
+    endpoint(spec) builds it from the check's url, or, with the check's `service` option, through
+    the Kubernetes API server's service proxy (_health_k8s.service_endpoint). The checks append
+    their paths to the base, so what they request and expect is the same either way.
+    """
+
+    def __init__(self, base: str, headers: dict | None = None, validate_certs: bool = True,
+                 ca_path: str | None = None, client_cert: str | None = None, client_key: str | None = None,
+                 via_api_server: bool = False) -> None:
+        self.base = base
+        self.validate_certs, self.ca_path = validate_certs, ca_path or None
+        self.client_cert, self.client_key = client_cert or None, client_key or None
+        # The API server takes its own Authorization header and forwards no redirect: its
+        # credentials must not follow a redirect to another host either.
+        self.via_api_server = via_api_server
+        self.headers: dict = {}
+        self._open_base = base
+        try:
+            parts = urlsplit(base)
+        except ValueError:  # reported by the request as a malformed URL
+            parts = None
+        if parts is not None and parts.username is not None:  # sent up front, not after a 401 challenge
+            userinfo = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            self.headers["Authorization"] = "Basic " + base64.b64encode(userinfo.encode()).decode()
+            self._open_base = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+        self.headers.update(headers or {})
+
+    def url(self, path: str = "") -> str:
+        """The URL to request: the base, and a path (starting with /) appended to it."""
+        return self._open_base.rstrip("/") + path if path else self._open_base
+
+    @property
+    def shown(self) -> str:
+        """The base URL as reports show it (masked, without a trailing /)."""
+        return mask_url(self.base.rstrip("/"))
+
+    def where(self, path: str = "", method: str = "GET") -> str:
+        """"METHOD masked-url", as failures name a request."""
+        return f"{method} {mask_url(self.base.rstrip('/') + path if path else self.base)}"
+
+    def open(self, method: str, path: str, data: t.Any = None, headers: dict | None = None,
+             timeout: float = 10) -> t.Any:
+        """The raw answer of one request (HTTP errors raise urllib.error.HTTPError, transport errors
+        OSError or ValueError)."""
+        return open_url(self.url(path), data=data, headers={**self.headers, **(headers or {})}, method=method,
+                        timeout=timeout, validate_certs=self.validate_certs, ca_path=self.ca_path,
+                        client_cert=self.client_cert, client_key=self.client_key,
+                        follow_redirects="none" if self.via_api_server else "safe", use_netrc=False)
+
+    def request(self, path: str, timeout: float, method: str = "GET", headers: dict | None = None,
+                body: t.Any = None) -> Response:
+        """One HTTP request; any HTTP status is returned, transport errors raise CheckFailed."""
+        data = None
+        headers = dict(headers or {})
+        if body is not None:
+            if isinstance(body, (dict, list)):
+                data = json.dumps(body)
+                headers.setdefault("Content-Type", "application/json")
+            else:
+                data = str(body)
+        try:
+            resp = self.open(method, path, data, headers, timeout)
+            return Response(resp.status, dict(resp.headers), resp.read().decode("utf-8", "replace"))
+        except urllib.error.HTTPError as e:
+            return Response(e.code, dict(e.headers or {}), read_error_body(e))
+        except (OSError, ValueError) as e:  # URLError, timeouts, ssl.SSLError, ConnectionResetError, malformed URL...
+            raise transport_failure(self.where(path, method), e, timeout)
+
+
+def read_error_body(error: urllib.error.HTTPError) -> str:
+    try:
+        return error.read().decode("utf-8", "replace")
+    except Exception:
+        return ""
+
+
+def endpoint(spec: dict, secrets: list[str] | None = None) -> Endpoint:
+    """The Endpoint of an HTTP check: its `service` through the Kubernetes API server (whose
+    credentials are added to `secrets`), or else its `url`."""
+    if spec.get("service"):
+        # imported here: _health_k8s imports this module
+        from ansible_collections.ailab.stack.plugins.module_utils._health_k8s import service_endpoint
+        return service_endpoint(spec["service"], spec.get("headers"), secrets)
+    return Endpoint(spec["url"], spec.get("headers"), spec.get("validate_certs", True), spec.get("ca_path"))
+
+
 def http_request(url: str, timeout: float, method: str = "GET", headers: dict | None = None,
                  body: t.Any = None, validate_certs: bool = True, ca_path: str | None = None) -> Response:
-    """One HTTP request; any HTTP status is returned, transport errors raise CheckFailed."""
-    data = None
-    headers = dict(headers or {})
-    if body is not None:
-        if isinstance(body, (dict, list)):
-            data = json.dumps(body)
-            headers.setdefault("Content-Type", "application/json")
-        else:
-            data = str(body)
-    where = f"{method} {mask_url(url)}"
-    try:
-        resp = open_url(url, data=data, headers=headers, method=method, timeout=timeout,
-                        validate_certs=validate_certs, ca_path=ca_path or None, follow_redirects="safe",
-                        force_basic_auth=True, use_netrc=False)
-        return Response(resp.status, dict(resp.headers), resp.read().decode("utf-8", "replace"))
-    except urllib.error.HTTPError as e:
-        try:
-            text = e.read().decode("utf-8", "replace")
-        except Exception:
-            text = ""
-        return Response(e.code, dict(e.headers or {}), text)
-    except (OSError, ValueError) as e:  # URLError, timeouts, ssl.SSLError, ConnectionResetError, malformed URL...
-        raise transport_failure(where, e, timeout)
+    """One HTTP request to `url` (see Endpoint.request)."""
+    return Endpoint(url, headers, validate_certs, ca_path).request("", timeout, method, body=body)
 
 
 def transport_failure(where: str, error: BaseException, timeout: float) -> CheckFailed:

@@ -4,19 +4,20 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
 # Note: this module util is PRIVATE to ailab.stack. Its API may change without notice.
-"""The http check of ailab.stack.health_gate: one request, then its status, body text and JSON."""
+"""The http check of ailab.stack.health_gate: one request, then its status, body text and JSON.
+With `service`, the url is a path on that Service, requested through the Kubernetes API server."""
 from __future__ import annotations
 
 from ansible_collections.ailab.stack.plugins.module_utils._health import (
-    CheckFailed, expect_status, http_request, json_query, mask_url, register, snippet)
+    CheckFailed, endpoint, expect_status, json_query, register, snippet)
 
 
-@register("http")
-def check_http(spec: dict, timeout: float) -> str:
-    url = spec["url"]
-    what = f"{spec['method']} {mask_url(url)}"
-    resp = http_request(url, timeout, spec["method"], spec.get("headers"), spec.get("body"),
-                        spec["validate_certs"], spec.get("ca_path"))
+@register("http", learns_secrets=True)
+def check_http(spec: dict, timeout: float, secrets: list[str] | None = None) -> str:
+    target = endpoint(spec, secrets)
+    path = spec["url"] if spec.get("service") else ""
+    what = target.where(path, spec["method"])
+    resp = target.request(path, timeout, spec["method"], body=spec.get("body"))
     expect_status(resp, spec["status_code"], what)
     if spec.get("body_contains") and spec["body_contains"] not in resp.body:
         raise CheckFailed(f"{what}: body does not contain {spec['body_contains']!r}: {snippet(resp.body)}")

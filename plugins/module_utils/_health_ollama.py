@@ -14,33 +14,31 @@ case-insensitively as Ollama does.
 """
 from __future__ import annotations
 
-import base64
 import json
 import typing as t
-from urllib.parse import unquote, urlsplit
+from urllib.error import HTTPError
 
 from ansible_collections.ailab.stack.plugins.module_utils._health import (
-    CheckFailed, mask_url, register, snippet, transport_failure)
+    CheckFailed, Endpoint, endpoint, read_error_body, register, snippet, transport_failure)
 from ansible_collections.ailab.stack.plugins.module_utils._ollama import ModelRef, OllamaClient, OllamaError
 
 
 class GateClient(OllamaClient):
-    """OllamaClient for one attempt of a check: no retries of its own (the gate retries), and the
-    check's headers (plus basic auth from the URL's userinfo) on every request."""
+    """OllamaClient for one attempt of a check: its requests go through the check's Endpoint (its
+    url with the check's headers and basic auth from the userinfo, or its Service through the
+    Kubernetes API server), with no retries of their own (the gate retries)."""
 
-    def __init__(self, spec: dict, timeout: float) -> None:
-        super().__init__(spec["url"], timeout=timeout, retries=0, validate_certs=spec["validate_certs"],
-                         ca_path=spec.get("ca_path"))
-        self.headers: dict[str, str] = {}
-        parts = urlsplit(spec["url"])
-        if parts.username is not None:  # sent up front, as the http check does (force_basic_auth)
-            userinfo = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-            self.headers["Authorization"] = "Basic " + base64.b64encode(userinfo.encode()).decode()
-        self.headers.update(spec.get("headers") or {})
+    def __init__(self, target: Endpoint, timeout: float) -> None:
+        super().__init__(target.url(), timeout=timeout, retries=0)
+        self.target = target
 
     def _open(self, method: str, url: str, data: t.Any = None, headers: dict[str, str] | None = None,
               api: bool = True) -> t.Any:
-        return super()._open(method, url, data, {**self.headers, **(headers or {})}, api)
+        self.requests += 1
+        try:
+            return self.target.open(method, url[len(self.base_url):], data, headers, self.timeout)
+        except HTTPError as e:  # _ask reads Ollama's reason from the body
+            raise OllamaError(f"{method} {url} answered HTTP {e.code}", status=e.code, body=read_error_body(e))
 
     def generate(self, model: str, prompt: str, num_predict: int) -> dict[str, t.Any]:
         """A completion without streaming (POST /api/generate)."""
@@ -49,7 +47,7 @@ class GateClient(OllamaClient):
 
 
 def _ask(what: str, timeout: float, call: t.Callable[..., t.Any], *args: t.Any) -> t.Any:
-    """call(*args); an OllamaError (or a read that broke off) becomes CheckFailed naming `what`."""
+    """call(*args); an OllamaError (or a request without an answer) becomes CheckFailed naming `what`."""
     try:
         return call(*args)
     except OllamaError as e:
@@ -58,10 +56,8 @@ def _ask(what: str, timeout: float, call: t.Callable[..., t.Any], *args: t.Any) 
             if error:
                 raise CheckFailed(f"{what}: {error}")
             raise CheckFailed(f"{what} returned HTTP {e.status} (expected 200): {snippet(e.body or '')}")
-        if isinstance(e.__context__, OSError):  # no answer at all: the client raised while handling it
-            raise transport_failure(what, e.__context__, timeout)
         raise CheckFailed(f"{what}: {e}")
-    except (OSError, ValueError) as e:  # the answer timed out or broke off after its headers; bad URL
+    except (OSError, ValueError) as e:  # no answer, a timeout, an answer that broke off; a bad URL
         raise transport_failure(what, e, timeout)
 
 
@@ -74,10 +70,11 @@ def _error_field(body: str | None) -> str | None:
     return str(data["error"]) if isinstance(data, dict) and data.get("error") else None
 
 
-@register("ollama")
-def check_ollama(spec: dict, timeout: float) -> str:
-    client = GateClient(spec, timeout)
-    base = mask_url(client.base_url)
+@register("ollama", learns_secrets=True)
+def check_ollama(spec: dict, timeout: float, secrets: list[str] | None = None) -> str:
+    target = endpoint(spec, secrets)
+    client = GateClient(target, timeout)
+    base = target.shown
     if not spec.get("model"):
         return f"Ollama {_ask(f'GET {base}/api/version', timeout, client.version)} answers"
     try:

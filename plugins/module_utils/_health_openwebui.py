@@ -6,13 +6,14 @@
 # Note: this module util is PRIVATE to ailab.stack. Its API may change without notice.
 """The openwebui check of ailab.stack.health_gate: /health and /health/db, the admin signs in, and a
 chat completion through Open WebUI answers. The session token it gets is added to the secrets
-the gate masks."""
+the gate masks. Through the Kubernetes API server (`service`), which takes the Authorization header
+for itself, the session token goes in Open WebUI's `token` cookie instead."""
 from __future__ import annotations
 
 import json
 
 from ansible_collections.ailab.stack.plugins.module_utils._health import (
-    CheckFailed, expect_status, http_request, mask_url, register, snippet)
+    CheckFailed, endpoint, expect_status, register, snippet)
 from ansible_collections.ailab.stack.plugins.module_utils._ollama import ModelRef
 
 
@@ -28,21 +29,21 @@ def model_id(name: str) -> str:
 
 @register("openwebui", learns_secrets=True)
 def check_openwebui(spec: dict, timeout: float, secrets: list[str] | None = None) -> str:
-    base = spec["url"].rstrip("/")
-    tls = {"validate_certs": spec["validate_certs"], "ca_path": spec.get("ca_path")}
+    target = endpoint(spec, secrets)
+    base = target.shown
     paths = ["/health", "/health/db"] if spec["check_db"] else ["/health"]
     for path in paths:
-        what = f"GET {mask_url(base)}{path}"
-        resp = http_request(base + path, timeout, **tls)
+        what = target.where(path)
+        resp = target.request(path, timeout)
         expect_status(resp, [200], what)
         if resp.json(what).get("status") is not True:
             raise CheckFailed(f"{what}: status is not true: {snippet(resp.body)}")
     detail = "healthy" + (", database ok" if spec["check_db"] else "")
     if not spec.get("email"):
         return detail
-    what = f"sign-in as {spec['email']} at {mask_url(base)}"
-    resp = http_request(base + "/api/v1/auths/signin", timeout, "POST",
-                        body={"email": spec["email"], "password": spec["password"]}, **tls)
+    what = f"sign-in as {spec['email']} at {base}"
+    resp = target.request("/api/v1/auths/signin", timeout, "POST",
+                          body={"email": spec["email"], "password": spec["password"]})
     if resp.status != 200:
         try:
             reason = json.loads(resp.body).get("detail") or resp.body
@@ -56,12 +57,13 @@ def check_openwebui(spec: dict, timeout: float, secrets: list[str] | None = None
         secrets.append(token)
     detail += f", signed in as {spec['email']}"
     if spec.get("model"):
-        what = f"chat completion with {spec['model']} through {mask_url(base)}"
+        what = f"chat completion with {spec['model']} through {base}"
+        # Open WebUI reads the session from the Authorization header, or else from its token cookie
+        session = {"Cookie": f"token={token}"} if target.via_api_server else {"Authorization": f"Bearer {token}"}
         # max_tokens bounds the answer: a small model may otherwise ramble for minutes on a CPU
         payload = {"model": model_id(spec["model"]), "stream": False, "max_tokens": 16,
                    "messages": [{"role": "user", "content": spec["prompt"]}]}
-        resp = http_request(base + "/api/chat/completions", timeout, "POST",
-                            {"Authorization": f"Bearer {token}"}, payload, **tls)
+        resp = target.request("/api/chat/completions", timeout, "POST", session, payload)
         expect_status(resp, [200], what)
         data = resp.json(what)
         try:

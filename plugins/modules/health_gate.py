@@ -11,19 +11,24 @@ short_description: Wait until every platform health check passes, or fail with a
 version_added: 0.1.0
 description:
   - Runs a list of named checks (HTTP, TLS certificate, TCP, PostgreSQL, Ollama, Open WebUI,
-    Prometheus, Kubernetes rollout) and retries the ones that fail, with backoff, until all pass
-    or O(deadline) seconds have gone by.
+    Prometheus, Kubernetes rollout, CloudNativePG cluster) and retries the ones that fail, with
+    backoff, until all pass or O(deadline) seconds have gone by.
+  - The HTTP checks (O(checks[].http), O(checks[].ollama), O(checks[].openwebui),
+    O(checks[].prometheus)) reach their service at its URL, or with O(checks[].http.service)
+    through the Kubernetes API server's service proxy, from wherever the module runs (typically
+    the controller, for services only the cluster can resolve).
   - When a check still fails at the deadline the task fails, and C(msg) holds one table of every
     check with its result, number of attempts, how long it was tried and its last error.
   - The checks only read. PostgreSQL queries run in a read-only transaction. The module never
     reports C(changed) and runs the same way in check mode.
   - Passwords, tokens, header values, the password of a URL's userinfo, sensitive query
-    parameters and the password of a DSN never appear in the report or the result.
+    parameters, the password of a DSN and the credentials taken from a kubeconfig never appear in
+    the report or the result.
 author: ailab.stack maintainers (@ailab-stack)
 requirements:
   - C(jmespath) for O(checks[].http.json_query) expressions beyond simple paths such as C(a.b[0].c).
   - C(psycopg2) for O(checks[].postgres).
-  - C(kubernetes) for O(checks[].k8s_rollout).
+  - C(kubernetes) for O(checks[].k8s_rollout), O(checks[].cnpg_cluster) and O(checks[].http.service).
 extends_documentation_fragment:
   - ailab.stack.health
   - ailab.stack.attributes
@@ -103,6 +108,27 @@ EXAMPLES = r"""
           namespace: ailab
           kubeconfig: "{{ ailab_kubeconfig }}"
   delegate_to: localhost
+
+- name: Platform on Kubernetes, from the controller through the API server
+  ailab.stack.health_gate:
+    checks:
+      - name: PostgreSQL cluster healthy
+        cnpg_cluster:
+          name: postgres
+          namespace: ailab
+          kubeconfig: ~/.kube/config
+      - name: Ollama answers
+        ollama:
+          service: {name: ollama, namespace: ailab, port: 11434, kubeconfig: ~/.kube/config}
+          model: llama3.1:8b
+      - name: Open WebUI health
+        http:
+          service: {name: openwebui, namespace: ailab, port: 8080, kubeconfig: ~/.kube/config}
+          url: /health
+          json_query: status
+  delegate_to: localhost
+  run_once: true
+  become: false
 """
 
 RETURN = r"""
@@ -176,12 +202,24 @@ from ansible_collections.ailab.stack.plugins.module_utils import (  # noqa: F401
     _health_http, _health_k8s, _health_ollama, _health_openwebui, _health_postgres, _health_prometheus,
     _health_tcp, _health_tls)
 
-CHECK_TYPES = ("http", "tls", "tcp", "postgres", "ollama", "openwebui", "prometheus", "k8s_rollout")
+CHECK_TYPES = ("http", "tls", "tcp", "postgres", "ollama", "openwebui", "prometheus", "k8s_rollout", "cnpg_cluster")
+# Check types that send HTTP requests: to their url, or with `service` through the Kubernetes API server.
+HTTP_TYPES = ("http", "ollama", "openwebui", "prometheus")
 HTTP_TLS_OPTIONS = {
     "validate_certs": {"type": "bool", "default": True},
     "ca_path": {"type": "path"},
 }
 HEADERS = {"headers": {"type": "dict", "no_log": True}}
+KUBECONFIG = {
+    "kubeconfig": {"type": "path"},
+    "context": {"type": "str"},
+}
+SERVICE = {"service": {"type": "dict", "options": dict(
+    name={"type": "str", "required": True},
+    namespace={"type": "str", "default": "default"},
+    port={"type": "raw", "required": True},
+    scheme={"type": "str", "default": "http", "choices": ["http", "https"]},
+    **KUBECONFIG)}}
 
 CHECK_SPECS = {
     "http": dict(
@@ -193,7 +231,7 @@ CHECK_SPECS = {
         json_query={"type": "str"},
         json_expect={"type": "raw"},
         timeout={"type": "int", "default": 10},
-        **HEADERS, **HTTP_TLS_OPTIONS),
+        **HEADERS, **HTTP_TLS_OPTIONS, **SERVICE),
     "tls": dict(
         host={"type": "str", "required": True},
         port={"type": "int", "default": 443},
@@ -224,7 +262,7 @@ CHECK_SPECS = {
         prompt={"type": "str"},
         num_predict={"type": "int", "default": 8},
         timeout={"type": "int", "default": 60},
-        **HEADERS, **HTTP_TLS_OPTIONS),
+        **HEADERS, **HTTP_TLS_OPTIONS, **SERVICE),
     "openwebui": dict(
         url={"type": "str", "default": "http://127.0.0.1:8080"},
         check_db={"type": "bool", "default": True},
@@ -233,24 +271,34 @@ CHECK_SPECS = {
         model={"type": "str"},
         prompt={"type": "str", "default": "Reply with the single word OK."},
         timeout={"type": "int", "default": 60},
-        **HTTP_TLS_OPTIONS),
+        **HTTP_TLS_OPTIONS, **SERVICE),
     "prometheus": dict(
         url={"type": "str", "default": "http://127.0.0.1:9090"},
         query={"type": "str"},
         job={"type": "str"},
         timeout={"type": "int", "default": 10},
-        **HEADERS, **HTTP_TLS_OPTIONS),
+        **HEADERS, **HTTP_TLS_OPTIONS, **SERVICE),
     "k8s_rollout": dict(
         kind={"type": "str", "required": True, "choices": ["Deployment", "StatefulSet", "DaemonSet"]},
         name={"type": "str", "required": True},
         namespace={"type": "str", "default": "default"},
-        kubeconfig={"type": "path"},
-        context={"type": "str"},
-        timeout={"type": "int", "default": 10}),
+        timeout={"type": "int", "default": 10},
+        **KUBECONFIG),
+    "cnpg_cluster": dict(
+        name={"type": "str", "required": True},
+        namespace={"type": "str", "default": "default"},
+        timeout={"type": "int", "default": 10},
+        **KUBECONFIG),
 }
+# Through the API server the kubeconfig decides how TLS is verified; a url is then a path (http) or none.
+SERVICE_EXCLUDES = [["service", "validate_certs"], ["service", "ca_path"]]
 CHECK_RULES = {
-    "ollama": {"required_if": [("loaded", True, ["model"])], "required_by": {"prompt": "model"}},
-    "openwebui": {"required_together": [["email", "password"]], "required_by": {"model": "email"}},
+    "http": {"mutually_exclusive": SERVICE_EXCLUDES},
+    "ollama": {"required_if": [("loaded", True, ["model"])], "required_by": {"prompt": "model"},
+               "mutually_exclusive": SERVICE_EXCLUDES + [["service", "url"]]},
+    "openwebui": {"required_together": [["email", "password"]], "required_by": {"model": "email"},
+                  "mutually_exclusive": SERVICE_EXCLUDES + [["service", "url"]]},
+    "prometheus": {"mutually_exclusive": SERVICE_EXCLUDES + [["service", "url"]]},
 }
 
 
@@ -303,7 +351,17 @@ def check_args(module: AnsibleModule, checks: list) -> None:
     queries = [c.spec["json_query"] for c in checks if c.type == "http" and c.spec.get("json_query")]
     if not _health.HAS_JMESPATH and not all(_health.is_simple_query(q) for q in queries):
         module.fail_json(msg=missing_required_lib("jmespath") + " (json_query beyond simple a.b[0].c paths)")
-    if "k8s_rollout" in kinds:
+    for check in checks:
+        service = check.spec.get("service") if check.type in HTTP_TYPES else None
+        if not service:
+            continue
+        if check.type == "http" and not check.spec["url"].startswith("/"):
+            module.fail_json(msg=f"checks: {check.name}: with service, http.url is the path on the Service "
+                                 f"(for example /health), got {check.spec['url']!r}")
+        if any(str(k).lower() == "authorization" for k in check.spec.get("headers") or {}):
+            module.fail_json(msg=f"checks: {check.name}: an Authorization header cannot go through the Kubernetes "
+                                 "API server (it authenticates the request with the kubeconfig and removes it)")
+    if kinds & {"k8s_rollout", "cnpg_cluster"} or any(c.spec.get("service") for c in checks if c.type in HTTP_TYPES):
         try:
             import kubernetes  # noqa: F401 pylint: disable=unused-import
         except ImportError:

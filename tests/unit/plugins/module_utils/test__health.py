@@ -71,6 +71,19 @@ def test_http_request_transport_errors_name_the_masked_url(closed_port):
         _health.http_request("nope://x", 2)
 
 
+def test_endpoint_sends_userinfo_as_basic_auth_and_shows_it_masked(web):
+    web.routes[("GET", "/api/x")] = lambda h, b: (200, {})
+    target = _health.endpoint({"url": web.url.replace("http://", "http://gate:s3cret@") + "/", "headers": {"X-A": "1"},
+                               "validate_certs": True, "ca_path": None})
+    assert target.shown == web.url.replace("http://", "http://gate:********@")
+    assert target.where("/api/x", "POST") == f"POST {target.shown}/api/x"
+    assert target.request("/api/x", 5).status == 200
+    assert web.seen[-1]["path"] == "/api/x"
+    assert web.seen[-1]["headers"]["authorization"] == "Basic Z2F0ZTpzM2NyZXQ="   # gate:s3cret
+    assert web.seen[-1]["headers"]["x-a"] == "1"
+    assert not target.via_api_server
+
+
 @pytest.mark.parametrize("error, reason", [
     (TimeoutError("timed out"), "no answer within 2.5s"),
     (ConnectionResetError(104, "Connection reset by peer"), "[Errno 104] Connection reset by peer"),
@@ -92,8 +105,10 @@ def test_expect_status():
 def test_every_check_type_of_the_module_is_registered():
     # health_gate imports one _health_<type> module per check type; each registers its function
     assert set(_health.CHECKS) == set(health_gate.CHECK_TYPES) == set(health_gate.CHECK_SPECS)
-    assert _health.LEARNS_SECRETS == {"openwebui"}
+    # the HTTP checks learn the credentials of a kubeconfig (service), openwebui also its session
+    assert _health.LEARNS_SECRETS == {"http", "ollama", "openwebui", "prometheus"}
     assert _health.CHECKS["k8s_rollout"].__module__.endswith("._health_k8s")
+    assert _health.CHECKS["cnpg_cluster"].__module__.endswith("._health_k8s")
 
 
 # ------------------------------------------------------------------------------------------------

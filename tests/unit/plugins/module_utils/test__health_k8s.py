@@ -1,13 +1,18 @@
-"""The k8s_rollout check (plugins/module_utils/_health_k8s.py): the rollout rules of `kubectl rollout
-status`, tested on real kubernetes client model objects. The live API server path runs in
-tests/integration/test_health_gate_k8s.py when KUBECONFIG points at a cluster."""
+"""The k8s_rollout and cnpg_cluster checks (plugins/module_utils/_health_k8s.py): the rollout rules of
+`kubectl rollout status`, tested on real kubernetes client model objects, and the health rules of a
+CloudNativePG Cluster, on status objects shaped as tests/k8s-schemas/postgresql.cnpg.io/cluster_v1.json
+describes them. The client path is tested against a loopback HTTP server that answers the
+requests the client sends with fixed objects (it is not an API server); the live API server path
+runs in tests/integration/test_health_gate_k8s.py when KUBECONFIG points at a cluster. The
+`service` transport is in test__health_service_proxy.py."""
 from __future__ import annotations
 
 import pytest
 from kubernetes import client as k8s
 
 from ansible_collections.ailab.stack.plugins.module_utils._health import CheckFailed
-from ansible_collections.ailab.stack.plugins.module_utils._health_k8s import check_k8s_rollout, rollout_status
+from ansible_collections.ailab.stack.plugins.module_utils._health_k8s import (
+    CNPG_HEALTHY, check_cnpg_cluster, check_k8s_rollout, cnpg_status, rollout_status)
 
 
 def as_dict(obj):
@@ -129,3 +134,70 @@ def test_k8s_rollout_missing_workload_and_api_down(web, tmp_path, closed_port):
         check_k8s_rollout(rollout_spec(kubeconfig(tmp_path, web.url), kind="StatefulSet"), 2)
     with pytest.raises(CheckFailed, match=r"^Deployment ailab/open-webui: cannot reach the API server: "):
         check_k8s_rollout(rollout_spec(kubeconfig(tmp_path, f"http://127.0.0.1:{closed_port}")), 2)
+
+
+# ------------------------------------------------------------------------------------------------
+# cnpg_cluster
+# ------------------------------------------------------------------------------------------------
+def cnpg_cluster(instances=3, ready=3, phase=CNPG_HEALTHY, reason=None, ready_condition="True", generation=1,
+                 observed=1):
+    status = {"instances": instances, "readyInstances": ready, "phase": phase, "currentPrimary": "postgres-1",
+              "targetPrimary": "postgres-1", "instanceNames": [f"postgres-{i + 1}" for i in range(instances)]}
+    if reason:
+        status["phaseReason"] = reason
+    if ready_condition:
+        status["conditions"] = [{"type": "Ready", "status": ready_condition, "reason": "ClusterIsReady",
+                                 "message": "Cluster is Ready" if ready_condition == "True" else "Cluster Is Not Ready",
+                                 "observedGeneration": observed, "lastTransitionTime": "2026-01-01T00:00:00Z"}]
+    return {"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",
+            "metadata": {"name": "postgres", "namespace": "ailab", "generation": generation},
+            "spec": {"instances": instances}, "status": status}
+
+
+@pytest.mark.parametrize("kw, healthy, message", [
+    ({}, True, "Cluster ailab/postgres: 3 of 3 instances ready, primary postgres-1"),
+    ({"instances": 1, "ready": 1, "ready_condition": None}, True,
+     "Cluster ailab/postgres: 1 of 1 instances ready, primary postgres-1"),
+    ({"ready": 2, "phase": "Creating a new replica", "reason": "Creating replica postgres-3-join"}, False,
+     "Cluster ailab/postgres: phase 'Creating a new replica' (Creating replica postgres-3-join), 2 of 3 instances ready"),
+    ({"phase": None, "ready": 0, "ready_condition": None}, False,
+     "Cluster ailab/postgres: phase 'not reported yet', 0 of 3 instances ready"),
+    ({"phase": "Switchover in progress"}, False,
+     "Cluster ailab/postgres: phase 'Switchover in progress', 3 of 3 instances ready"),
+    ({"ready": 2}, False, "Cluster ailab/postgres: 2 of 3 instances ready"),
+    ({"ready_condition": "False"}, False, "Cluster ailab/postgres: condition Ready is False: Cluster Is Not Ready"),
+    ({"generation": 2}, False, "Cluster ailab/postgres: waiting for the operator to observe generation 2"),
+])
+def test_cnpg_cluster_health(kw, healthy, message):
+    assert cnpg_status(cnpg_cluster(**kw)) == (healthy, message)
+
+
+def test_cnpg_ready_pods_are_compared_with_the_instances_asked_for():
+    """status.instances counts PVC groups: a scale-up from 1 to 3 still shows 1 of them and 1 ready."""
+    obj = cnpg_cluster(instances=1, ready=1)
+    obj["spec"]["instances"] = 3
+    assert cnpg_status(obj) == (False, "Cluster ailab/postgres: 1 of 3 instances ready")
+
+
+CNPG_PATH = "/apis/postgresql.cnpg.io/v1/namespaces/ailab/clusters/postgres"
+
+
+def cnpg_spec(config, **kw):
+    return {"name": "postgres", "namespace": "ailab", "kubeconfig": config, "context": None, "timeout": 2, **kw}
+
+
+def test_cnpg_cluster_reads_the_custom_object(web, tmp_path):
+    web.routes[("GET", CNPG_PATH)] = lambda h, b: (200, cnpg_cluster())
+    config = kubeconfig(tmp_path, web.url)
+    assert check_cnpg_cluster(cnpg_spec(config), 2) == "Cluster ailab/postgres: 3 of 3 instances ready, primary postgres-1"
+    assert web.seen[-1]["headers"]["authorization"] == "Bearer gate-token"
+    web.routes[("GET", CNPG_PATH)] = lambda h, b: (200, cnpg_cluster(ready=1, phase="Failing over"))
+    with pytest.raises(CheckFailed, match=r"^Cluster ailab/postgres: phase 'Failing over', 1 of 3 instances ready$"):
+        check_cnpg_cluster(cnpg_spec(config), 2)
+
+
+def test_cnpg_cluster_missing_and_api_down(web, tmp_path, closed_port):
+    with pytest.raises(CheckFailed, match=r"^Cluster ailab/postgres: HTTP 404 Not Found$"):
+        check_cnpg_cluster(cnpg_spec(kubeconfig(tmp_path, web.url)), 2)
+    with pytest.raises(CheckFailed, match=r"^Cluster ailab/postgres: cannot reach the API server: "):
+        check_cnpg_cluster(cnpg_spec(kubeconfig(tmp_path, f"http://127.0.0.1:{closed_port}")), 2)

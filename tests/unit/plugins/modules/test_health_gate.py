@@ -82,10 +82,20 @@ def test_failure_report_table_and_masking(closed_port):
 
 @pytest.mark.parametrize("check, message", [
     ({"name": "x"}, "one of the following is required: http, tls, tcp, postgres, ollama, openwebui, prometheus, "
-                    "k8s_rollout found in checks"),
+                    "k8s_rollout, cnpg_cluster found in checks"),
     ({"name": "x", "tcp": {"host": "h", "port": 1}, "http": {"url": "http://h"}},
-     "parameters are mutually exclusive: http|tls|tcp|postgres|ollama|openwebui|prometheus|k8s_rollout "
+     "parameters are mutually exclusive: http|tls|tcp|postgres|ollama|openwebui|prometheus|k8s_rollout|cnpg_cluster "
      "found in checks"),
+    ({"name": "x", "ollama": {"url": "http://h", "service": {"name": "ollama", "port": 11434}}},
+     "parameters are mutually exclusive: service|url found in checks -> ollama"),
+    ({"name": "x", "prometheus": {"ca_path": "/ca.pem", "service": {"name": "p", "port": 9090}}},
+     "parameters are mutually exclusive: service|ca_path found in checks -> prometheus"),
+    ({"name": "x", "http": {"url": "/health", "validate_certs": False, "service": {"name": "w", "port": 80}}},
+     "parameters are mutually exclusive: service|validate_certs found in checks -> http"),
+    ({"name": "x", "openwebui": {"service": {"name": "openwebui"}}},
+     "missing required arguments: port found in checks -> openwebui -> service"),
+    ({"name": "x", "cnpg_cluster": {"namespace": "ailab"}}, "missing required arguments: name found in checks -> "
+                                                            "cnpg_cluster"),
     ({"name": "x", "tcp": {"host": "h"}}, "missing required arguments: port found in checks -> tcp"),
     ({"name": "x", "k8s_rollout": {"kind": "Pod", "name": "a"}},
      "value of kind must be one of: Deployment, StatefulSet, DaemonSet, got: Pod found in checks -> k8s_rollout"),
@@ -100,6 +110,56 @@ def test_argument_errors_name_the_option(check, message):
     how, result = run({"checks": [check]})
     assert how == "fail"
     assert result["msg"] == message
+
+
+@pytest.mark.parametrize("check, message", [
+    ({"name": "web", "http": {"url": "http://openwebui.ailab.svc:8080/health",
+                              "service": {"name": "openwebui", "port": 8080}}},
+     "checks: web: with service, http.url is the path on the Service (for example /health), "
+     "got 'http://openwebui.ailab.svc:8080/health'"),
+    ({"name": "prom", "prometheus": {"headers": {"authorization": "Bearer x"},
+                                     "service": {"name": "prometheus-operated", "port": 9090}}},
+     "checks: prom: an Authorization header cannot go through the Kubernetes API server (it authenticates "
+     "the request with the kubeconfig and removes it)"),
+])
+def test_service_rules(check, message):
+    how, result = run({"checks": [check]})
+    assert (how, result["msg"]) == ("fail", message)
+
+
+def test_service_check_runs_and_reports_a_missing_kubeconfig(tmp_path):
+    how, result = run({"deadline": 0, "checks": [
+        {"name": "ollama", "ollama": {"service": {"name": "ollama", "namespace": "ailab", "port": 11434,
+                                                  "kubeconfig": str(tmp_path / "none")}}},
+        {"name": "db", "cnpg_cluster": {"name": "postgres", "namespace": "ailab", "kubeconfig": str(tmp_path / "none")}},
+    ]})
+    assert how == "fail" and result["failed_checks"] == ["ollama", "db"]
+    assert [r["type"] for r in result["report"]] == ["ollama", "cnpg_cluster"]
+    assert all(r["last_error"].startswith("cannot load kubeconfig ") for r in result["report"])
+
+
+def test_kubeconfig_token_is_masked_in_the_whole_result(https_web, pki, tmp_path):
+    """A server (on loopback, not an API server) that echoes the Authorization header it got."""
+    path = "/api/v1/namespaces/ailab/services/http:openwebui:8080/proxy/health"
+    https_web.routes[("GET", path)] = lambda h, b: (500, {"echo": h.headers.get("Authorization")})
+    config = tmp_path / "kubeconfig"
+    config.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "t",
+        "clusters": [{"name": "t", "cluster": {"server": https_web.url, "certificate-authority": pki.ca_path}}],
+        "users": [{"name": "u", "user": {"token": "k8s-token-in-a-result"}}],
+        "contexts": [{"name": "t", "context": {"cluster": "t", "user": "u"}}]}))
+    how, result = run({"deadline": 0, "checks": [{"name": "web", "http": {
+        "url": "/health", "service": {"name": "openwebui", "namespace": "ailab", "port": 8080,
+                                      "kubeconfig": str(config)}}}]})
+    assert how == "fail" and https_web.seen[-1]["path"] == path
+    assert "returned HTTP 500" in result["report"][0]["last_error"]
+    assert "k8s-token-in-a-result" not in json.dumps(result) and "********" in result["report"][0]["last_error"]
+
+
+def test_missing_kubernetes_library_is_reported(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "kubernetes", None)   # import kubernetes raises ImportError
+    how, result = run({"checks": [{"name": "o", "ollama": {"service": {"name": "ollama", "port": 11434}}}]})
+    assert how == "fail" and "Failed to import the required Python library (kubernetes)" in result["msg"]
 
 
 def test_duplicate_names_and_bad_backoff(listener):
