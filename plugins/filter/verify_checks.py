@@ -23,6 +23,15 @@ description:
   - C(monitoring) is "Prometheus is ready", then one check per job in C(verify_prometheus_jobs).
   - C(kubernetes) is one rollout check per workload of C(verify_k8s_rollouts), in the workload's
     namespace or C(ailab_namespace).
+  - On C(ailab_runtime) C(kubernetes), an endpoint that is a cluster Service name
+    (C(<service>.<namespace>.svc), optionally C(.cluster.local), as the shared layer's
+    C(ailab_*_url) and C(ailab_postgres_host) are there) is reached through the Kubernetes API
+    server from the controller, with C(verify_kubeconfig) (kubernetes.core's default when empty).
+    The Ollama, Open WebUI and Prometheus checks get a C(service) (the API server's service proxy)
+    instead of a C(url), and C(postgres) becomes a C(cnpg_cluster) check of the CloudNativePG
+    Cluster behind that Service (C(<cluster>-rw), C(-ro) or C(-r)). The certificate and HTTPS checks
+    of C(verify_tls_host), the public ingress name, stay direct; so do endpoints that are not
+    Service names. The role runs these gates once, on the controller.
   - Only the settings of the requested stages are read, so a setting of another stage may be
     undefined. Ports, timeouts and C(verify_tls_min_days) are converted to integers.
   - The C(ailab.stack.verify) role calls it from C(tasks/gate.yml) and C(tasks/kubernetes.yml),
@@ -36,7 +45,7 @@ options:
   settings:
     description:
       - The variables of the C(ailab.stack.verify) role, by name (see its C(defaults/main.yml)), and
-        C(ailab_namespace) for C(kubernetes).
+        C(ailab_namespace) for C(kubernetes), and C(ailab_runtime) for every stage but C(kubernetes).
       - "C(postgres): C(verify_postgres_host), C(verify_postgres_port), C(verify_postgres_user),
         C(verify_postgres_password), C(verify_postgres_database), C(verify_postgres_sslmode),
         C(verify_postgres_query)."
@@ -47,6 +56,7 @@ options:
         C(verify_tls_port), C(verify_tls_min_days), C(verify_tls_ca_path)."
       - "C(monitoring): C(verify_prometheus_url), C(verify_prometheus_jobs)."
       - "C(kubernetes): C(verify_k8s_rollouts), C(verify_kubeconfig), C(ailab_namespace)."
+      - "On C(ailab_runtime) C(kubernetes), every stage also reads C(verify_kubeconfig)."
     type: dict
     required: true
 """
@@ -75,13 +85,20 @@ _value:
       ollama: {url: "http://127.0.0.1:11434", model: llama3.1:8b, prompt: Reply with the single word OK., timeout: 120}
 """
 
+import re
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from ansible.errors import AnsibleFilterError
 
 STAGES = ("postgres", "ollama", "openwebui", "monitoring", "kubernetes")
 # Timeout of the plain "the API answers" check of Ollama.
 OLLAMA_API_TIMEOUT = 10
+# A cluster Service name: <service>.<namespace>.svc[.cluster.local] (DNS labels).
+_LABEL = r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?"
+SERVICE_HOST = re.compile(rf"^(?P<name>{_LABEL})\.(?P<namespace>{_LABEL})\.svc(?:\.cluster\.local)?\.?$")
+# The Services CloudNativePG makes for Cluster <cluster>: <cluster>-rw (primary), -ro (replicas), -r (any).
+CNPG_SERVICE = re.compile(r"^(?P<cluster>.+)-(?:rw|ro|r)$")
 
 
 def _fail(msg):
@@ -119,7 +136,43 @@ class _Settings:
         return list(value)
 
 
+def _cluster_service(s, host):
+    """(namespace, name) of the cluster Service `host` names on the kubernetes runtime, else None."""
+    if s["ailab_runtime"] != "kubernetes":
+        return None
+    match = SERVICE_HOST.match(str(host or "").lower())
+    return (match["namespace"], match["name"]) if match else None
+
+
+def _kubeconfig(s):
+    kubeconfig = s["verify_kubeconfig"]
+    return {"kubeconfig": kubeconfig} if kubeconfig else {}
+
+
+def _reach(s, name):
+    """How the check reaches the base URL of setting `name`: {"url": ...}, or for a cluster Service
+    on the kubernetes runtime, {"service": ...} through the API server's service proxy."""
+    url = s[name]
+    parts = urlsplit(str(url))
+    service = _cluster_service(s, parts.hostname)
+    if service is None:
+        return {"url": url}
+    if parts.path.strip("/") or parts.query or parts.username or parts.scheme not in ("http", "https"):
+        _fail(f"{name} {url!r} names a cluster Service: through the Kubernetes API server only "
+              "http(s)://<service>.<namespace>.svc[:port] works (no path, query or userinfo)")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return {"service": {"namespace": service[0], "name": service[1], "port": port, "scheme": parts.scheme,
+                        **_kubeconfig(s)}}
+
+
 def _postgres(s):
+    service = _cluster_service(s, s["verify_postgres_host"])
+    if service is not None:
+        namespace, name = service
+        match = CNPG_SERVICE.match(name)
+        cluster = match["cluster"] if match else name
+        return [{"name": f"PostgreSQL cluster {cluster} is healthy", "cnpg_cluster": {
+            "name": cluster, "namespace": namespace, **_kubeconfig(s)}}]
     return [{"name": "PostgreSQL answers", "postgres": {
         "host": s["verify_postgres_host"],
         "port": s.as_int("verify_postgres_port"),
@@ -132,12 +185,12 @@ def _postgres(s):
 
 
 def _ollama(s):
-    url = s["verify_ollama_url"]
-    checks = [{"name": "Ollama API answers", "ollama": {"url": url, "timeout": OLLAMA_API_TIMEOUT}}]
+    reach = _reach(s, "verify_ollama_url")
+    checks = [{"name": "Ollama API answers", "ollama": {**reach, "timeout": OLLAMA_API_TIMEOUT}}]
     for index, model in enumerate(s.as_list("verify_ollama_models")):
         prompt = s["verify_ollama_prompt"] if index == 0 else ""
         answers = bool(prompt)
-        check = {"url": url, "model": model}
+        check = {**reach, "model": model}
         if answers:
             check.update(prompt=prompt, timeout=s.as_int("verify_ollama_timeout"))
         checks.append({"name": f"Ollama has {model}" + (" and it answers" if answers else ""), "ollama": check})
@@ -147,7 +200,7 @@ def _ollama(s):
 def _openwebui(s):
     email = s["verify_openwebui_admin_email"]
     chat_model = s["verify_openwebui_chat_model"] if email else ""
-    check = {"url": s["verify_openwebui_url"]}
+    check = _reach(s, "verify_openwebui_url")
     name = "Open WebUI answers"
     if email:
         check.update(email=email, password=s["verify_openwebui_admin_password"])
@@ -171,9 +224,9 @@ def _openwebui(s):
 
 
 def _monitoring(s):
-    url = s["verify_prometheus_url"]
-    return [{"name": "Prometheus is ready", "prometheus": {"url": url}}] + [
-        {"name": f"Prometheus targets of job {job} are up", "prometheus": {"url": url, "job": job}}
+    reach = _reach(s, "verify_prometheus_url")
+    return [{"name": "Prometheus is ready", "prometheus": dict(reach)}] + [
+        {"name": f"Prometheus targets of job {job} are up", "prometheus": {**reach, "job": job}}
         for job in s.as_list("verify_prometheus_jobs")]
 
 

@@ -38,6 +38,15 @@ SETTINGS = {
                             {"kind": "StatefulSet", "name": "postgres", "namespace": "db"}],
     "verify_kubeconfig": "/home/admin/.kube/config",
     "ailab_namespace": "ailab",
+    "ailab_runtime": "systemd",
+}
+# The same on Kubernetes, as the shared layer's endpoints are there: cluster Service names.
+K8S = {
+    "ailab_runtime": "kubernetes",
+    "verify_postgres_host": "postgres-rw.ailab.svc",
+    "verify_ollama_url": "http://ollama.ailab.svc:11434",
+    "verify_openwebui_url": "http://openwebui.ailab.svc:8080",
+    "verify_prometheus_url": "http://prometheus-operated.monitoring.svc:9090",
 }
 
 
@@ -172,6 +181,82 @@ def test_no_rollouts_no_checks():
     assert checks(["kubernetes"], verify_k8s_rollouts=[]) == []
 
 
+# --- the kubernetes runtime: through the API server ----------------------------------------------
+KUBECONFIG = {"kubeconfig": "/home/admin/.kube/config"}
+
+
+def service(name, port, namespace="ailab", scheme="http", **kw):
+    return {"service": {"namespace": namespace, "name": name, "port": port, "scheme": scheme, **kw}}
+
+
+def test_kubernetes_postgres_is_its_cloudnativepg_cluster():
+    assert checks(["postgres"], **K8S) == [{"name": "PostgreSQL cluster postgres is healthy", "cnpg_cluster": {
+        "name": "postgres", "namespace": "ailab", **KUBECONFIG}}]
+
+
+@pytest.mark.parametrize("host, cluster, namespace", [
+    ("pg-ro.db.svc.cluster.local", "pg", "db"),
+    ("main-r.ailab.svc", "main", "ailab"),
+    ("postgres.ailab.svc", "postgres", "ailab"),      # not a CNPG Service name: the Cluster of that name
+])
+def test_kubernetes_postgres_cluster_from_the_service_name(host, cluster, namespace):
+    check = checks(["postgres"], **{**K8S, "verify_postgres_host": host})[0]["cnpg_cluster"]
+    assert (check["name"], check["namespace"]) == (cluster, namespace)
+
+
+def test_kubernetes_ollama_openwebui_and_prometheus_go_through_the_service_proxy():
+    result = checks(["ollama", "openwebui", "monitoring"], **K8S)
+    ollama, owui, prom = service("ollama", 11434, **KUBECONFIG), service("openwebui", 8080, **KUBECONFIG), service(
+        "prometheus-operated", 9090, "monitoring", **KUBECONFIG)
+    assert result == [
+        {"name": "Ollama API answers", "ollama": {**ollama, "timeout": 10}},
+        {"name": "Ollama has llama3.1:8b and it answers", "ollama": {
+            **ollama, "model": "llama3.1:8b", "prompt": "Reply with the single word OK.", "timeout": 120}},
+        {"name": "Ollama has tiny", "ollama": {**ollama, "model": "tiny"}},
+        {"name": "Open WebUI answers, the admin signs in and chats with llama3.1:8b", "openwebui": {
+            **owui, "email": "admin@example.org", "password": "pa:ss #\"'\\ x", "model": "llama3.1:8b"}},
+        # the public ingress name stays direct
+        {"name": "Certificate of chat.example.org", "tls": {"host": "chat.example.org", "port": 443, "min_days": 14}},
+        {"name": "Open WebUI through https://chat.example.org", "http": {
+            "url": "https://chat.example.org:443/health", "json_query": "status"}},
+        {"name": "Prometheus is ready", "prometheus": prom},
+        {"name": "Prometheus targets of job prometheus are up", "prometheus": {**prom, "job": "prometheus"}},
+        {"name": "Prometheus targets of job node are up", "prometheus": {**prom, "job": "node"}},
+    ]
+
+
+def test_kubernetes_without_a_kubeconfig_uses_the_clients_default():
+    result = checks(["postgres", "ollama"], **K8S, verify_kubeconfig="", verify_ollama_models=[])
+    assert result == [{"name": "PostgreSQL cluster postgres is healthy", "cnpg_cluster": {
+                          "name": "postgres", "namespace": "ailab"}},
+                      {"name": "Ollama API answers", "ollama": {**service("ollama", 11434), "timeout": 10}}]
+
+
+def test_kubernetes_endpoints_that_are_no_service_name_stay_direct():
+    """An Ollama outside the cluster, an https Service port by default, an IP address."""
+    result = checks(["ollama", "openwebui", "postgres"], **{
+        **K8S, "verify_ollama_url": "https://ollama.example.org", "verify_openwebui_url": "https://openwebui.ailab.svc",
+        "verify_postgres_host": "10.43.0.12"}, verify_ollama_models=[], verify_tls_host="", verify_openwebui_admin_email="")
+    assert [next(v for k, v in c.items() if k != "name") for c in result] == [
+        {"host": "10.43.0.12", "port": 5432, "user": "openwebui", "password": "db 'pw' \"x\": #1",
+         "dbname": "openwebui", "sslmode": "prefer", "query": "SELECT 1"},
+        {"url": "https://ollama.example.org", "timeout": 10},
+        service("openwebui", 443, scheme="https", **KUBECONFIG)]
+
+
+def test_systemd_never_goes_through_the_api_server():
+    """The same Service names on systemd (an inventory that sets them) stay URLs."""
+    result = checks(["postgres", "ollama"], **{**K8S, "ailab_runtime": "systemd"}, verify_ollama_models=[])
+    assert result[0]["postgres"]["host"] == "postgres-rw.ailab.svc"
+    assert result[1] == {"name": "Ollama API answers", "ollama": {"url": "http://ollama.ailab.svc:11434", "timeout": 10}}
+
+
+def test_kubernetes_service_url_with_a_path_is_refused():
+    with pytest.raises(AnsibleFilterError, match=r"verify_ollama_url 'http://ollama.ailab.svc:11434/api' names a "
+                                                 r"cluster Service: through the Kubernetes API server only"):
+        checks(["ollama"], **{**K8S, "verify_ollama_url": "http://ollama.ailab.svc:11434/api"})
+
+
 # --- stages, settings, errors --------------------------------------------------------------------
 def test_stages_come_in_platform_order_whatever_the_input_order():
     result = checks(["kubernetes", "monitoring", "openwebui", "ollama", "postgres"])
@@ -186,7 +271,7 @@ def test_a_single_stage_name_and_no_stage():
 
 
 def test_only_the_settings_of_the_asked_stages_are_read():
-    settings = {k: v for k, v in SETTINGS.items() if k.startswith("verify_postgres_")}
+    settings = {k: v for k, v in SETTINGS.items() if k.startswith("verify_postgres_") or k == "ailab_runtime"}
     assert names(verify_checks(["postgres"], settings)) == ["PostgreSQL answers"]
     with pytest.raises(AnsibleFilterError, match="settings has no verify_ollama_url"):
         verify_checks(["ollama"], settings)
