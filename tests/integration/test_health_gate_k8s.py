@@ -17,7 +17,8 @@ import sys
 
 import pytest
 
-from ansible_collections.ailab.stack.plugins.module_utils import _health, _health_http  # noqa: F401
+from ansible_collections.ailab.stack.plugins.module_utils import _health
+from ansible_collections.ailab.stack.plugins.module_utils._health_http import check_http
 from ansible_collections.ailab.stack.plugins.module_utils._health_k8s import check_k8s_rollout
 from helpers.playbook import run_playbook
 
@@ -47,7 +48,7 @@ def test_missing_deployment_is_reported():
 def proxied_service() -> tuple[dict, str]:
     where = os.environ.get("AILAB_TEST_PROXY_SERVICE", "kube-system/kube-dns:9153/metrics")
     namespace, rest = where.split("/", 1)
-    name_port, _, path = rest.partition("/")
+    name_port, path = (rest.split("/", 1) + [""])[:2]
     name, port = name_port.split(":")
     return ({"namespace": namespace, "name": name, "port": int(port) if port.isdigit() else port, "scheme": "http",
              "kubeconfig": KUBECONFIG, "context": None}, "/" + path)
@@ -71,7 +72,7 @@ def test_http_check_reaches_a_service_through_the_api_server():
 def test_missing_service_is_the_api_servers_404():
     service = {**proxied_service()[0], "name": "no-such-service"}
     with pytest.raises(_health.CheckFailed, match=r"returned HTTP 404 \(expected 200\)"):
-        _health.CHECKS["http"](http_spec(service, "/"), 10)
+        check_http(http_spec(service, "/"), 10)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -123,7 +123,8 @@ def _certificate(subject: str, key, issuer: x509.Name, signer, ca: bool = False,
 def pki(tmp_path_factory):
     """A CA, a server certificate for 127.0.0.1 and a client certificate (CN gate-admin, O
     system:masters), as PEM bytes (.ca, .server_cert, ...) and as files (.ca_path, ...)."""
-    ca_key, server_key, client_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    ca_key, server_key, client_key = (ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1()),
+                                      ec.generate_private_key(ec.SECP256R1()))
     ca = _certificate("ailab test CA", ca_key, None, ca_key, ca=True)
     pems = {"ca": _pem(ca),
             "server_cert": _pem(_certificate("127.0.0.1", server_key, ca.subject, ca_key, server=True)),

@@ -227,9 +227,9 @@ def test_kubernetes_ollama_openwebui_and_prometheus_go_through_the_service_proxy
 
 def test_kubernetes_without_a_kubeconfig_uses_the_clients_default():
     result = checks(["postgres", "ollama"], **K8S, verify_kubeconfig="", verify_ollama_models=[])
-    assert result == [{"name": "PostgreSQL cluster postgres is healthy", "cnpg_cluster": {
-                          "name": "postgres", "namespace": "ailab"}},
-                      {"name": "Ollama API answers", "ollama": {**service("ollama", 11434), "timeout": 10}}]
+    assert result == [
+        {"name": "PostgreSQL cluster postgres is healthy", "cnpg_cluster": {"name": "postgres", "namespace": "ailab"}},
+        {"name": "Ollama API answers", "ollama": {**service("ollama", 11434), "timeout": 10}}]
 
 
 def test_kubernetes_endpoints_that_are_no_service_name_stay_direct():
