@@ -14,11 +14,13 @@ errors there as `{"error": ...}` lines inside an HTTP 200 answer.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
 import re
 import socket
+import struct
 import time
 import typing as t
 from http.client import HTTPException
@@ -149,21 +151,209 @@ def _is_local_path(arg: str, base_dir: str) -> bool:
     return os.path.isfile(os.path.join(base_dir, arg))
 
 
+_PARAMETER_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+_NUMBER = re.compile(r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
+_ADAPTER_BLOB = re.compile(r"^ADAPTER\s.*?sha256[-:]([0-9a-f]{64})\"?\s*$", re.MULTILINE)
+
+
+def comparable_text(text: str) -> str:
+    """Text as Ollama keeps it: the Modelfile parser of Ollama < 0.5.5 drops every character Go does
+    not call printable (control and format characters, spaces other than ASCII) except tab and newlines."""
+    return "".join(c for c in text if c.isprintable() or c in "\t\n\r")
+
+
+def parameter_value(value: t.Any) -> t.Any:
+    """One PARAMETER value in the form both sides of a comparison share.
+
+    Text is read the way Ollama reads a Modelfile (true/false, decimal numbers); whole numbers
+    compare as int and other numbers as the float32 Ollama keeps (0.95 stays 0.95, 1.0 is 1)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() in ("true", "false"):
+            return text.lower() == "true"
+        if not _NUMBER.match(text):
+            return comparable_text(value)
+        value = float(text)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    if isinstance(value, int) or value.is_integer():
+        return int(value)
+    try:
+        single = struct.unpack("f", struct.pack("f", value))[0]
+    except OverflowError:
+        return value
+    # The shortest decimal that is the same float32, as Go prints it.
+    for digits in range(1, 10):
+        short = float(f"{value:.{digits}g}")
+        if struct.unpack("f", struct.pack("f", short))[0] == single:
+            return short
+    return value
+
+
+def parameters_from_show(text: str | None) -> dict[str, list[t.Any]]:
+    """The `parameters` text of /api/show (one `name<spaces>value` line per value, strings
+    Go-quoted, e.g. `stop                           "<end_of_turn>"`) as name -> list of values."""
+    out: dict[str, list[t.Any]] = {}
+    for line in (text or "").splitlines():
+        name, dummy, raw = line.strip().partition(" ")
+        if not name:
+            continue
+        raw = raw.strip()
+        if raw.startswith('"'):
+            try:
+                raw = str(ast.literal_eval(raw))  # Go's %#v quoting: \n, \t, \", \u00e9 ... are Python escapes too
+            except (ValueError, SyntaxError):
+                pass
+        out.setdefault(name, []).append(parameter_value(raw))
+    return out
+
+
+def _as_list(value: t.Any) -> list[t.Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _modelfile_quote(command: str, value: str) -> str:
+    """An argument for the Modelfile parser of Ollama < 0.5.5, which knows no escapes.
+
+    In double quotes, or in triple quotes when the text has a quote (as `ollama show` writes it);
+    text with three quotes in a row cannot be written at all."""
+    if '"""' in value:
+        raise OllamaError(f'{command}: text with """ cannot be sent to Ollama before 0.5.5 (it takes a Modelfile)')
+    return f'"""{value}"""' if '"' in value else f'"{value}"'
+
+
+class ModelConfig:
+    """The first-class fields of a model created from a GGUF file: template, system, parameters,
+    license and adapters (local GGUF LoRA files). Fields left out (None) are not managed.
+
+    They become Modelfile lines (Ollama < 0.5.5) or JSON fields of /api/create, and are compared
+    with what /api/show reports for the existing model."""
+
+    FIELDS = ("template", "system", "parameters", "license", "adapters")
+
+    def __init__(self, template: str | None = None, system: str | None = None,
+                 parameters: dict[str, t.Any] | None = None, license: str | None = None,
+                 adapters: list[str] | None = None) -> None:
+        self.template, self.system, self.license = template, system, license
+        self.adapters = None if adapters is None else list(adapters)
+        self.parameters: dict[str, list[t.Any]] | None = None
+        if parameters is not None:
+            self.parameters = {}
+            for name, value in parameters.items():
+                if not _PARAMETER_NAME.match(str(name)):
+                    raise ValueError(f"parameters: '{name}' is not a parameter name (letters, digits, _)")
+                values = _as_list(value)
+                if not values or any(isinstance(v, (dict, list, tuple)) or v is None for v in values):
+                    raise ValueError(f"parameters.{name}: give a value or a list of values, not {value!r}")
+                self.parameters[str(name)] = values
+        for path in self.adapters or []:
+            if not os.path.isfile(path):
+                raise ValueError(f"adapters: {path} is not a file on the host the module runs on")
+        self._digests: list[str] | None = None
+
+    @classmethod
+    def from_source(cls, source: dict[str, t.Any]) -> ModelConfig | None:
+        """The fields of a `source` option, or None when it sets none of them."""
+        if all(source.get(f) is None for f in cls.FIELDS):
+            return None
+        return cls(**{f: source.get(f) for f in cls.FIELDS})
+
+    @property
+    def managed(self) -> list[str]:
+        return [f for f in self.FIELDS if getattr(self, f) is not None]
+
+    @property
+    def adapter_digests(self) -> list[str]:
+        if self._digests is None:
+            self._digests = [file_sha256(p) for p in self.adapters or []]
+        return self._digests
+
+    def wanted(self) -> dict[str, t.Any]:
+        """The managed fields as the model should have them, in the form current() reads them
+        (adapters by sha256, parameters as name -> list of values)."""
+        out = {f: comparable_text(getattr(self, f)) for f in ("template", "system", "license") if f in self.managed}
+        if self.parameters is not None:
+            out["parameters"] = {name: [parameter_value(v) for v in values] for name, values in self.parameters.items()}
+        if self.adapters is not None:
+            out["adapters"] = list(self.adapter_digests)
+        return out
+
+    def current(self, shown: dict[str, t.Any]) -> dict[str, t.Any]:
+        """The managed fields as /api/show reports them (parameters: only the names managed here)."""
+        out: dict[str, t.Any] = {}
+        for field in self.managed:
+            if field == "parameters":
+                have = parameters_from_show(shown.get("parameters"))
+                out[field] = {name: have.get(name, []) for name in self.parameters or {}}
+            elif field == "adapters":
+                out[field] = _ADAPTER_BLOB.findall(shown.get("modelfile") or "")
+            else:
+                out[field] = comparable_text(shown.get(field) or "")
+        return out
+
+    def changes(self, shown: dict[str, t.Any]) -> list[str]:
+        """Names of the managed fields that differ from the model /api/show describes."""
+        wanted, current = self.wanted(), self.current(shown)
+        return [f for f in self.managed if wanted[f] != current[f]]
+
+    def blobs(self) -> dict[str, str]:
+        return dict(zip(self.adapter_digests, self.adapters or []))
+
+    def modelfile_lines(self) -> list[str]:
+        lines = [f"ADAPTER @sha256:{d}" for d in self.adapter_digests]
+        for command in ("template", "system"):
+            if getattr(self, command) is not None:
+                lines.append(f"{command.upper()} {_modelfile_quote(command.upper(), getattr(self, command))}")
+        for name, values in (self.parameters or {}).items():
+            for value in values:
+                if isinstance(value, bool):
+                    text = "true" if value else "false"
+                elif isinstance(value, (int, float)):
+                    text = str(value)
+                else:
+                    text = _modelfile_quote(f"PARAMETER {name}", value)
+                lines.append(f"PARAMETER {name} {text}")
+        if self.license is not None:
+            lines.append(f"LICENSE {_modelfile_quote('LICENSE', self.license)}")
+        return lines
+
+    def create_fields(self) -> dict[str, t.Any]:
+        """The JSON fields of /api/create (Ollama >= 0.5.5)."""
+        req: dict[str, t.Any] = {f: getattr(self, f) for f in ("template", "system", "license")
+                                 if getattr(self, f) is not None}
+        params = {}
+        for name, values in (self.parameters or {}).items():
+            values = [str(v) if name == "stop" else parameter_value(v) for v in values]
+            params[name] = values if len(values) > 1 or name == "stop" else values[0]
+        if params:
+            req["parameters"] = params
+        if self.adapters:
+            req["adapters"] = {os.path.basename(p): f"sha256:{d}" for p, d in zip(self.adapters, self.adapter_digests)}
+        return req
+
+
 class ModelSource:
     """What /api/create needs for a local GGUF file or Modelfile: the text and the blobs to upload.
 
     `blobs` maps sha256 hex -> local path; `weights` is the digest of the FROM file (None when the
-    Modelfile builds FROM another model)."""
+    Modelfile builds FROM another model). `config` (a GGUF file only) adds template, system,
+    parameters, license and adapters."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, config: ModelConfig | None = None) -> None:
         self.path = path
+        self.config = config
         self.blobs: dict[str, str] = {}
         self.weights: str | None = None
         if is_gguf(path):
             self.weights = file_sha256(path)
             self.blobs[self.weights] = path
             self.lines = [("FROM", f"@sha256:{self.weights}")]
+            if config is not None:
+                self.blobs.update(config.blobs())
             return
+        if config is not None:
+            raise OllamaError(f"{path} is a Modelfile: {', '.join(config.managed)} are for a GGUF file "
+                              "(write TEMPLATE, SYSTEM, PARAMETER, LICENSE or ADAPTER lines in the Modelfile)")
         self.lines = []
         base = os.path.dirname(os.path.abspath(path))
         with open(path, encoding="utf-8") as f:
@@ -183,7 +373,8 @@ class ModelSource:
             raise OllamaError(f"{path} is neither a GGUF file nor a Modelfile with a FROM line")
 
     def modelfile(self) -> str:
-        return "".join(f"{c} {a}\n" if "\n" not in a else f'{c} """{a}"""\n' for c, a in self.lines)
+        text = "".join(f"{c} {a}\n" if "\n" not in a else f'{c} """{a}"""\n' for c, a in self.lines)
+        return text + "".join(f"{line}\n" for line in (self.config.modelfile_lines() if self.config else []))
 
     def create_request(self) -> dict[str, t.Any]:
         """The JSON form of /api/create (Ollama >= 0.5.5)."""
@@ -209,6 +400,8 @@ class ModelSource:
                     params[key] = keep_alive_value(value)
         if params:
             req["parameters"] = params
+        if self.config is not None:
+            req.update(self.config.create_fields())
         return req
 
 

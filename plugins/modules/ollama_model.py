@@ -23,6 +23,10 @@ description:
   - "Pull and create answers are read line by line; an C({\"error\": ...}) line Ollama sends inside an HTTP 200 stream
     fails the task with Ollama's message."
   - With O(models), one task manages a list of models; O(prune=true) then deletes every other model.
+  - A model created from a GGUF file can carry a chat template, a system prompt, parameters, a license and LoRA
+    adapters (O(source.template), O(source.system), O(source.parameters), O(source.license), O(source.adapters)).
+    Each one given is compared with what C(POST /api/show) reports for the existing model; when one differs the model
+    is created again from the GGUF file, also with V(present).
 options:
   name:
     description:
@@ -44,7 +48,7 @@ options:
       - Where the model comes from. Without it the model is pulled from the registry in O(name).
       - At most one of O(source.path), O(source.copy) and O(source.registry).
     type: dict
-    suboptions:
+    suboptions: &source_suboptions
       path:
         description:
           - A GGUF file or a Modelfile on the host the module runs on. Local files a Modelfile names in C(FROM)
@@ -59,6 +63,38 @@ options:
           - A registry host (C(host[:port])) to pull O(name) from, for example an internal mirror. The model is pulled as
             C(<registry>/<namespace>/<model>:<tag>), copied to O(name) and the pulled name is deleted again.
         type: str
+      template:
+        description:
+          - The prompt template (Go template syntax, Modelfile C(TEMPLATE)) of a model created from the GGUF file in
+            O(source.path). Without it Ollama uses the template it detects in the GGUF, else C({{ .Prompt }}), which
+            makes a chat model continue the text instead of answering.
+          - Compared exactly with the model's template (after dropping the invisible characters Ollama's Modelfile
+            parser drops). In a playbook or inventory, mark the text C(!unsafe) so that Ansible does not read the
+            C({{ }}) as Jinja.
+          - Only with a GGUF file in O(source.path), like the other fields below; a Modelfile has its own lines.
+        type: str
+      system:
+        description:
+          - The system prompt (Modelfile C(SYSTEM)) of a model created from O(source.path).
+        type: str
+      parameters:
+        description:
+          - Model parameters (Modelfile C(PARAMETER) lines), for example C(stop), C(temperature), C(top_k),
+            C(top_p), C(num_ctx), C(num_predict). A list value gives one line per item (C(stop) takes a list).
+          - Numbers and booleans compare by value (V(0.95) and V("0.95") are the same, as Ollama stores them).
+            Only the names given here are compared; a parameter the model has besides them, such as a stop word
+            Ollama added with a template it detected in the GGUF, is kept and is no change.
+        type: dict
+      license:
+        description:
+          - The license text (Modelfile C(LICENSE)) of a model created from O(source.path).
+        type: str
+      adapters:
+        description:
+          - GGUF LoRA adapters on the host the module runs on (Modelfile C(ADAPTER)), uploaded as blobs like the
+            model file. Compared by sha256 (the files are hashed on every run), in order.
+        type: list
+        elements: path
   insecure:
     description:
       - Allow a plain-HTTP registry or one with an untrusted certificate (Ollama's C(insecure) pull flag).
@@ -95,16 +131,7 @@ options:
       source:
         description: See O(source).
         type: dict
-        suboptions:
-          path:
-            description: See O(source.path).
-            type: path
-          copy:
-            description: See O(source.copy).
-            type: str
-          registry:
-            description: See O(source.registry).
-            type: str
+        suboptions: *source_suboptions
       insecure:
         description: See O(insecure).
         type: bool
@@ -123,6 +150,9 @@ options:
 notes:
   - V(latest) asks the registry from the host the module runs on, so that host needs to reach the registry.
   - For O(source.path), V(latest) hashes the GGUF file on every run; V(present) does not read it when the model exists.
+  - With O(source.template), O(source.system), O(source.parameters), O(source.license) or O(source.adapters), an
+    existing model costs one C(POST /api/show) more per run.
+  - To Ollama before 0.5.5 these fields go as Modelfile lines, which cannot hold three double quotes in a row.
   - Ollama before 0.5.5 receives the Modelfile text on C(/api/create), later versions its JSON form.
 seealso:
   - module: ailab.stack.ollama_model_info
@@ -158,6 +188,35 @@ EXAMPLES = r"""
     name: tiny
     source:
       path: /srv/models/tiny.gguf
+
+- name: Create a chat model from an instruction-tuned gemma 3 GGUF, with its chat template
+  ailab.stack.ollama_model:
+    name: gemma3-chat
+    source:
+      path: /srv/models/gemma-3-1b-it-q4_k_m.gguf
+      # !unsafe: a Go template, not Jinja
+      template: !unsafe |-
+        {{- range $i, $_ := .Messages }}
+        {{- $last := eq (len (slice $.Messages $i)) 1 }}
+        {{- if or (eq .Role "user") (eq .Role "system") }}<start_of_turn>user
+        {{ .Content }}<end_of_turn>
+        {{ if $last }}<start_of_turn>model
+        {{ end }}
+        {{- else if eq .Role "assistant" }}<start_of_turn>model
+        {{ .Content }}{{ if not $last }}<end_of_turn>
+        {{ end }}
+        {{- end }}
+        {{- end }}
+      system: You answer in one or two sentences.
+      parameters:
+        stop: ["<end_of_turn>"]
+        temperature: 1.0
+        top_k: 64
+        top_p: 0.95
+        num_ctx: 8192
+      license: Gemma Terms of Use, https://ai.google.dev/gemma/terms
+      adapters:
+        - /srv/models/support-lora.gguf
 
 - name: Pull from an internal mirror over plain HTTP, keep the public name
   ailab.stack.ollama_model:
@@ -202,7 +261,7 @@ actions:
   returned: always
   type: list
   elements: str
-  sample: ["pull llama3.1:8b", "load llama3.1:8b"]
+  sample: ["pull llama3.1:8b", "create tiny:latest from /srv/models/tiny.gguf (template, parameters changed)"]
 models:
   description: One entry per managed model (and per model O(prune) deleted).
   returned: always
@@ -256,15 +315,26 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ailab.stack.plugins.module_utils._ollama import (
     OLLAMA_COMMON_ARGSPEC,
+    ModelConfig,
     ModelRef,
     ModelSource,
     OllamaClient,
     OllamaError,
+    is_gguf,
     model_key,
 )
 
 _FROM_BLOB = re.compile(r"^FROM \S*sha256[-:]([0-9a-f]{64})\s*$", re.MULTILINE)
-_SOURCE_SPEC = dict(path=dict(type="path"), copy=dict(type="str"), registry=dict(type="str"))
+_SOURCE_SPEC = dict(
+    path=dict(type="path"),
+    copy=dict(type="str"),
+    registry=dict(type="str"),
+    template=dict(type="str"),
+    system=dict(type="str"),
+    parameters=dict(type="dict"),
+    license=dict(type="str"),
+    adapters=dict(type="list", elements="path"),
+)
 _MODEL_SPEC = dict(
     name=dict(type="str", required=True),
     state=dict(type="str", choices=["present", "absent", "latest"], default="present"),
@@ -299,6 +369,15 @@ class Spec:
                 raise OllamaError(f"{where}source.copy: {e}")
         if self.path and not os.path.isfile(self.path):
             raise OllamaError(f"{where}source.path: {self.path} is not a file on the host the module runs on")
+        try:
+            self.config = ModelConfig.from_source(source)
+        except ValueError as e:
+            raise OllamaError(f"{where}source.{e}")
+        if self.config is not None and (not self.path or not is_gguf(self.path)):
+            fields = ", ".join(f"source.{f}" for f in self.config.managed)
+            raise OllamaError(f"{where}{fields}: only for a GGUF file in source.path" + (
+                f" ({self.path} is a Modelfile: write TEMPLATE, SYSTEM, PARAMETER, LICENSE or ADAPTER lines in it)"
+                if self.path else ""))
         if self.registry and not re.match(r"^[A-Za-z0-9.-]+(:[0-9]+)?$", self.registry):
             raise OllamaError(f"{where}source.registry: '{self.registry}' is not a host or host:port")
         if self.loaded and self.state == "absent":
@@ -326,6 +405,8 @@ class Run:
         self.failed_action: str | None = None
         self.results: list[dict[str, t.Any]] = []
         self.expected: dict[str, str | None] = {}  # digests known in check mode (latest: the registry's)
+        self._shown: dict[str, dict[str, t.Any]] = {}
+        self.config_diff: dict[str, dict[str, t.Any]] = {}  # name -> before/after of the config fields
 
     @property
     def running(self) -> dict[str, t.Any]:
@@ -358,6 +439,12 @@ class Run:
         else:
             self.tags = self.client.tags()
 
+    def shown(self, spec: Spec) -> dict[str, t.Any]:
+        """POST /api/show of an existing model, once per run."""
+        if spec.ref.key not in self._shown:
+            self._shown[spec.ref.key] = self.client.show(spec.ref.short) or {}
+        return self._shown[spec.ref.key]
+
     def ensure(self, spec: Spec) -> None:
         key, name = spec.ref.key, spec.ref.short
         acts: list[str] = []
@@ -366,9 +453,11 @@ class Run:
             if current is not None:
                 self.do(acts, f"delete {name}", lambda: self.client.delete(name))
                 self.refresh(key, placeholder=False)
-        elif current is None or (spec.state == "latest" and self._outdated(spec, current)):
-            self._obtain(spec, acts)
-            self.refresh(key, placeholder=True)
+        else:
+            changed = self._config_changes(spec, current)
+            if current is None or changed or (spec.state == "latest" and self._outdated(spec, current)):
+                self._obtain(spec, acts, f" ({', '.join(changed)} changed)" if changed else "")
+                self.refresh(key, placeholder=True)
         loaded = None
         if spec.loaded:
             loaded = key in self.running and key in self.tags and not acts
@@ -376,6 +465,15 @@ class Run:
                 self.do(acts, f"load {name}", lambda: self.client.load(name, spec.keep_alive))
                 loaded = True
         self.results.append(self._result(name, key, spec.state, acts, loaded))
+
+    def _config_changes(self, spec: Spec, current: dict[str, t.Any] | None) -> list[str]:
+        """The config fields (template, system, ...) an existing model has otherwise than wanted."""
+        if spec.config is None:
+            return []
+        shown = self.shown(spec) if current is not None else None
+        self.config_diff[spec.ref.short] = {"before": None if shown is None else spec.config.current(shown),
+                                            "after": spec.config.wanted()}
+        return [] if shown is None else spec.config.changes(shown)
 
     def _outdated(self, spec: Spec, current: dict[str, t.Any]) -> bool:
         if spec.copy is not None:
@@ -386,14 +484,13 @@ class Run:
             return origin.get("digest") != current.get("digest")
         if spec.path is not None:
             weights = ModelSource(spec.path).weights
-            shown = self.client.show(spec.ref.short) or {}
-            m = _FROM_BLOB.search(shown.get("modelfile") or "")
+            m = _FROM_BLOB.search(self.shown(spec).get("modelfile") or "")
             return weights is not None and (m is None or m.group(1) != weights)
         remote = self.client.registry_digest(spec.pull_ref, spec.insecure)
         self.expected[spec.ref.key] = remote
         return remote != current.get("digest")
 
-    def _obtain(self, spec: Spec, acts: list[str]) -> None:
+    def _obtain(self, spec: Spec, acts: list[str], why: str = "") -> None:
         name = spec.ref.short
         if spec.copy is not None:
             if spec.copy.key not in self.tags:
@@ -401,8 +498,8 @@ class Run:
             self.expected.setdefault(spec.ref.key, self.tags[spec.copy.key].get("digest"))
             self.do(acts, f"copy {spec.copy.short} to {name}", lambda: self.client.copy(spec.copy.short, name))
         elif spec.path is not None:
-            source = ModelSource(spec.path)
-            self.do(acts, f"create {name} from {spec.path}",
+            source = ModelSource(spec.path, spec.config)
+            self.do(acts, f"create {name} from {spec.path}{why}",
                     lambda: self.client.create(name, source, self.version))
         else:
             pulled = spec.pull_ref.short
@@ -443,6 +540,10 @@ class Run:
             after[r["name"]] = {"present": r["state"] != "absent", "digest": r["digest"]}
             if r["loaded"] is not None:
                 after[r["name"]]["loaded"] = r["loaded"]
+            config = self.config_diff.get(r["name"]) if r["state"] != "absent" else None
+            if config:
+                before[r["name"]].update(config["before"] or {})
+                after[r["name"]].update(config["after"])
         return {"before": {"models": before}, "after": {"models": after}}
 
 

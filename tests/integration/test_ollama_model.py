@@ -8,21 +8,55 @@ every test that changes models uses a server of its own.
 """
 from __future__ import annotations
 
+import ast
+import hashlib
 import json
 import os
 import re
+import struct
 import subprocess
 import sys
 import tempfile
 import urllib.request
 
 import pytest
+import yaml
 
 import ollama_registry
 import services
-from helpers.playbook import run_playbook
+from helpers.playbook import ROOT, run_playbook
 
 PY = {"ansible_python_interpreter": sys.executable}
+SANDBOX_VARS = os.path.join(ROOT, "inventories", "sandbox", "group_vars", "all", "ailab.yml")
+ROLE_SPEC = os.path.join(ROOT, "roles", "ollama", "meta", "argument_specs.yml")
+
+
+class Unsafe(str):
+    """Text Ansible must not template (a Go template): written to the play as `!unsafe`."""
+
+
+class _PlayDumper(yaml.SafeDumper):
+    pass
+
+
+class _UnsafeLoader(yaml.SafeLoader):
+    pass
+
+
+_PlayDumper.add_representer(Unsafe, lambda dumper, value: dumper.represent_scalar("!unsafe", str(value), style="|"))
+_UnsafeLoader.add_constructor("!unsafe", lambda loader, node: Unsafe(loader.construct_scalar(node)))
+
+
+def sandbox_tiny() -> dict:
+    """The sandbox inventory's `tiny` model as Ansible reads it: the GGUF path resolved the way the
+    inventory does, the template without the {% raw %} around it."""
+    with open(SANDBOX_VARS) as f:
+        model = next(m for m in yaml.safe_load(f)["ollama_models"] if m["name"] == "tiny")
+    source = model["source"]
+    assert source["path"] == "{{ __sandbox_home }}/ollama/gemma-3-270m-q4_k_m.gguf"
+    raw = re.fullmatch(r"\{% raw %\}(.*)\{% endraw %\}", source["template"], re.S)
+    assert raw, source["template"]
+    return dict(model, source=dict(source, path=services.TINY_GGUF, template=Unsafe(raw.group(1))))
 
 
 def gin(svc) -> list[tuple[str, str]]:
@@ -35,16 +69,18 @@ def tags(svc) -> dict[str, str]:
     return {m["name"]: m["digest"] for m in svc.api("/api/tags")["models"]}
 
 
-def run_module(args: dict, check: bool = False, diff: bool = False, module: str = "ailab.stack.ollama_model"):
+def run_module(args: dict, check: bool = False, diff: bool = False, module: str = "ailab.stack.ollama_model",
+               vars_files: list | None = None):
     """Run one module task in a real playbook; returns (returncode, the task's result)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "result.json")
-        play = [{"hosts": "localhost", "gather_facts": False, "tasks": [
+        play = [{"hosts": "localhost", "gather_facts": False, "vars_files": vars_files or [], "tasks": [
             {"name": "Module under test", module: args, "register": "r", "ignore_errors": True},
             {"name": "Save the result", "ansible.builtin.copy": {"content": "{{ r | to_json }}", "dest": out},
              "check_mode": False}]}]
         extra = ["--diff"] if diff else []
-        proc = run_playbook(play, extravars=PY, check=check, extra_args=extra)
+        proc = run_playbook(yaml.dump(play, Dumper=_PlayDumper, sort_keys=False), extravars=PY, check=check,
+                            extra_args=extra)
         assert os.path.exists(out), proc.stdout[-3000:] + proc.stderr[-3000:]
         with open(out) as f:
             return proc.returncode, json.load(f)
@@ -229,6 +265,159 @@ def test_modelfile_source_is_uploaded_as_blobs(server, tmp_path):
     assert rc == 0 and result["changed"] is True
     shown = server.api("/api/show", {"model": "terse"})
     assert "You are terse." in shown["modelfile"] and "num_ctx" in shown["parameters"]
+
+
+def chat(svc, model: str, content: str, **options) -> dict:
+    return svc.api("/api/chat", {"model": model, "messages": [{"role": "user", "content": content}],
+                                 "stream": False, "options": {"temperature": 0, **options}}, timeout=300)
+
+
+def shown(svc, model: str) -> dict:
+    return svc.api("/api/show", {"model": model})
+
+
+def test_sandbox_model_answers_a_first_chat_and_its_template_is_managed():
+    """The sandbox's `tiny`, from the inventory as it is, through the role and the module."""
+    svc = new_server()
+    try:
+        # The role's model step with the sandbox inventory's own variables (its raw template
+        # included), after the role's argument spec accepted them.
+        play = [{"hosts": "localhost", "gather_facts": False, "vars_files": [SANDBOX_VARS], "tasks": [
+            {"name": "Validate ollama_models with the role's argument spec",
+             "ansible.builtin.validate_argument_spec": {
+                 "argument_spec": "{{ {'ollama_models': (lookup('ansible.builtin.file', '%s') | from_yaml)"
+                                  ".argument_specs.main.options.ollama_models} }}" % ROLE_SPEC,
+                 "provided_arguments": {"ollama_models": "{{ ollama_models }}"}}},
+            {"name": "Models", "ansible.builtin.include_role": {"name": "ailab.stack.ollama", "tasks_from": "models"},
+             "vars": {"__ollama_api_urls": [svc.url]}}]}]
+        proc = run_playbook(play, extravars=dict(PY, ollama_runtime="systemd"))
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+        tiny = sandbox_tiny()
+        assert shown(svc, "tiny")["template"] == tiny["source"]["template"]
+
+        # A first chat is a reply, not a continuation of the question, and it ends by itself.
+        answer = chat(svc, "tiny", "What is the capital of France?")
+        reply = answer["message"]["content"]
+        assert "Paris" in reply and answer["done_reason"] == "stop", answer
+        assert "capital of France?" not in reply and "User:" not in reply and "<" not in reply, reply
+        print(f"tiny replies: {reply!r}")
+
+        args = {"api_url": svc.url, "name": "tiny", "source": tiny["source"]}
+        seen = len(gin(svc))
+        rc, again = run_module(args, diff=True)
+        assert rc == 0 and again["changed"] is False and again["actions"] == [], again
+        assert gin(svc)[seen:] == [("GET", "/api/tags"), ("POST", "/api/show")]  # compared, not created
+        digest = again["digest"]
+
+        # Another template: check mode says so and changes nothing, the real run creates it again.
+        plain = dict(tiny["source"], template=Unsafe("{{ .Prompt }}"))
+        action = f"create tiny:latest from {services.TINY_GGUF} (template changed)"
+        rc, checked = run_module(dict(args, source=plain), check=True, diff=True)
+        assert rc == 0 and checked["changed"] is True and checked["actions"] == [action], checked
+        assert checked["diff"]["before"]["models"]["tiny:latest"]["template"] == tiny["source"]["template"]
+        assert checked["diff"]["after"]["models"]["tiny:latest"]["template"] == "{{ .Prompt }}"
+        assert shown(svc, "tiny")["template"] == tiny["source"]["template"] and tags(svc)["tiny:latest"] == digest
+        rc, changed = run_module(dict(args, source=plain))
+        assert rc == 0 and changed["changed"] is True and changed["digest"] != digest
+        assert shown(svc, "tiny")["template"] == "{{ .Prompt }}"
+        rc, same = run_module(dict(args, source=plain))
+        assert rc == 0 and same["changed"] is False
+
+        # Other parameters: a change; the same values written otherwise: none.
+        warmer = dict(plain, parameters=dict(tiny["source"]["parameters"], temperature=0.9, stop=["User:"]))
+        rc, result = run_module(dict(args, source=warmer))
+        assert rc == 0 and result["actions"] == [f"create tiny:latest from {services.TINY_GGUF} (parameters changed)"]
+        params = shown(svc, "tiny")["parameters"]
+        assert re.search(r'^temperature +0\.9$', params, re.M)
+        assert re.findall(r'^stop +(.*)$', params, re.M) == ['"User:"']
+        as_text = dict(warmer, parameters={k: [str(x) for x in v] if isinstance(v, list) else str(v)
+                                           for k, v in warmer["parameters"].items()})
+        rc, same = run_module(dict(args, source=as_text))
+        assert rc == 0 and same["changed"] is False, same
+    finally:
+        svc.close()
+
+
+def sha256_of(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def lora_gguf(path: str, rank: int) -> str:
+    """A GGUF LoRA adapter for gemma3 (one zero delta on blk.0.attn_q) written by hand: the
+    smallest file Ollama and llama.cpp take as an adapter."""
+    def text(value: str) -> bytes:
+        return struct.pack("<Q", len(value.encode())) + value.encode()
+    kvs = [("general.architecture", 8, text("gemma3")), ("general.type", 8, text("adapter")),
+           ("adapter.type", 8, text("lora")), ("adapter.lora.alpha", 6, struct.pack("<f", float(rank)))]
+    tensors = [("blk.0.attn_q.weight.lora_a", [640, rank]), ("blk.0.attn_q.weight.lora_b", [rank, 1024])]
+    head = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kvs))
+    head += b"".join(text(k) + struct.pack("<I", kind) + v for k, kind, v in kvs)
+    data = b""
+    for name, dims in tensors:
+        head += text(name) + struct.pack("<I", len(dims)) + b"".join(struct.pack("<Q", d) for d in dims)
+        head += struct.pack("<IQ", 0, len(data))  # F32, offset in the data section
+        data += b"\0" * (4 * dims[0] * dims[1])
+        data += b"\0" * (-len(data) % 32)
+    with open(path, "wb") as f:
+        f.write(head + b"\0" * (-len(head) % 32) + data)
+    return path
+
+
+def test_system_license_and_adapters_of_a_gguf_model(server, tmp_path):
+    lora1, lora2 = lora_gguf(str(tmp_path / "lora1.gguf"), 1), lora_gguf(str(tmp_path / "lora2.gguf"), 2)
+    source = {"path": services.TINY_GGUF, "system": 'You say "yes".\nAlways.', "license": "Gemma terms\nof use",
+              "adapters": [lora1]}
+    args = {"api_url": server.url, "name": "lora-tiny", "source": source}
+    rc, created = run_module(args)
+    assert rc == 0 and created["changed"] is True
+    info = shown(server, "lora-tiny")
+    assert (info["system"], info["license"]) == ('You say "yes".\nAlways.', "Gemma terms\nof use")
+    assert re.findall(r"^ADAPTER .*sha256-([0-9a-f]{64})$", info["modelfile"], re.M) == [sha256_of(lora1)]
+    assert chat(server, "lora-tiny", "Hi", num_predict=4)["done"] is True  # llama.cpp loads the adapter
+
+    rc, same = run_module(args)
+    assert rc == 0 and same["changed"] is False
+    rc, other = run_module(dict(args, source=dict(source, adapters=[lora2])), diff=True)
+    assert rc == 0 and other["actions"] == [f"create lora-tiny:latest from {services.TINY_GGUF} (adapters changed)"]
+    assert other["diff"]["after"]["models"]["lora-tiny:latest"]["adapters"] == [sha256_of(lora2)]
+    rc, gone = run_module(dict(args, source=dict(source, adapters=[], system="")))
+    assert rc == 0
+    assert gone["actions"] == [f"create lora-tiny:latest from {services.TINY_GGUF} (system, adapters changed)"]
+    info = shown(server, "lora-tiny")
+    assert "ADAPTER" not in info["modelfile"] and not info.get("system")
+
+
+def documented_gemma3_template() -> Unsafe:
+    """The gemma 3 chat template of ollama_model's EXAMPLES (the docs show the same one)."""
+    with open(os.path.join(ROOT, "plugins", "modules", "ollama_model.py")) as f:
+        tree = ast.parse(f.read())
+    examples = next(node.value.value for node in tree.body
+                    if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "EXAMPLES")
+    task = next(t for t in yaml.load(examples, Loader=_UnsafeLoader) if "gemma 3" in t["name"])
+    return task["ailab.stack.ollama_model"]["source"]["template"]
+
+
+def test_gemma3_chat_template_renders_gemma_turns_on_this_ollama(tmp_path):
+    """The documented gemma 3 template (for an instruction-tuned GGUF) works on Ollama 0.5.4: the
+    prompt the server builds (its debug log) is gemma's turn format."""
+    svc = services.start_ollama(str(tmp_path), extra_env={"OLLAMA_DEBUG": "1"})
+    try:
+        source = {"path": services.TINY_GGUF, "template": documented_gemma3_template(),
+                  "parameters": {"stop": ["<end_of_turn>"]}}
+        rc, created = run_module({"api_url": svc.url, "name": "gemma", "source": source})
+        assert rc == 0 and created["changed"] is True
+        messages = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"},
+                    {"role": "user", "content": "What is the capital of France?"}]
+        svc.api("/api/chat", {"model": "gemma", "stream": False, "messages": messages,
+                              "options": {"temperature": 0, "num_predict": 4}}, timeout=300)
+        with open(os.path.join(str(tmp_path), "ollama.log"), errors="replace") as f:
+            prompts = re.findall(r'msg="chat request" images=0 prompt="((?:[^"\\]|\\.)*)"', f.read())
+        assert prompts and json.loads(f'"{prompts[-1]}"') == (
+            "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\nHello!<end_of_turn>\n"
+            "<start_of_turn>user\nWhat is the capital of France?<end_of_turn>\n<start_of_turn>model\n")
+    finally:
+        svc.close()
 
 
 def test_unreachable_server_fails_after_retries():

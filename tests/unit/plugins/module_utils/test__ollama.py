@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import socket
 from urllib.error import HTTPError, URLError
 
@@ -248,3 +249,154 @@ def test_modelfile_errors(tmp_path):
     nofrom.write_text("SYSTEM hi\n")
     with pytest.raises(OllamaError, match="neither a GGUF file nor a Modelfile"):
         ModelSource(str(nofrom))
+
+
+# -- template, system, parameters, license and adapters of a GGUF source ----------------------
+
+SHOWN_PARAMETERS = ('num_ctx                        4096\n'
+                    'stop                           "<end_of_turn>"\n'
+                    'stop                           "\\n\\nUser:"\n'
+                    'temperature                    0.7\n'
+                    'top_p                          0.95\n'
+                    'use_mmap                       false')
+
+
+@pytest.mark.parametrize("given, same_as", [
+    (0.95, 0.95), ("0.95", 0.95), (" 0.95 ", 0.95), (1.0, 1), ("1", 1), (4096, 4096), ("4096", 4096),
+    (True, True), ("true", True), ("False", False), ("1e-05", 1e-05),
+    (0.1 + 0.2, 0.3),  # float32 keeps 0.3 for both
+    ("<end_of_turn>", "<end_of_turn>"), ("\n\nUser:", "\n\nUser:"), ("inf", "inf"),
+    ("a\u00a0b", "ab"),  # Ollama's Modelfile parser drops non-ASCII spaces and other unprintable runes
+])
+def test_parameter_values_compare_the_way_ollama_stores_them(given, same_as):
+    assert _ollama.parameter_value(given) == _ollama.parameter_value(same_as)
+    assert type(_ollama.parameter_value(given)) is type(_ollama.parameter_value(same_as))
+
+
+def test_parameters_text_of_api_show_is_read_per_name():
+    assert _ollama.parameters_from_show(SHOWN_PARAMETERS) == {
+        "num_ctx": [4096], "stop": ["<end_of_turn>", "\n\nUser:"], "temperature": [0.7], "top_p": [0.95],
+        "use_mmap": [False]}
+    assert _ollama.parameters_from_show("") == {} and _ollama.parameters_from_show(None) == {}
+    assert _ollama.parameters_from_show('stop "say \\"hi\\"\\t\\u00e9"') == {"stop": ['say "hi"\t\u00e9']}
+
+
+GEMMA = ('{{- range $i, $_ := .Messages }}{{- $last := eq (len (slice $.Messages $i)) 1 }}'
+         '{{- if eq .Role "user" }}<start_of_turn>user\n{{ .Content }}<end_of_turn>\n'
+         '{{ if $last }}<start_of_turn>model\n{{ end }}{{- end }}{{- end }}')
+SHOWN = {"template": GEMMA, "parameters": SHOWN_PARAMETERS, "license": "Gemma terms", "details": {"format": "gguf"},
+         "modelfile": f"FROM /m/blobs/sha256-{'a' * 64}\nADAPTER /m/blobs/sha256-{'b' * 64}\nTEMPLATE ...\n"}
+
+
+def config(**fields):
+    return _ollama.ModelConfig(**fields)
+
+
+def test_a_model_that_has_the_wanted_fields_has_no_changes(tmp_path):
+    adapter = tmp_path / "lora.gguf"
+    adapter.write_bytes(b"GGUF-lora")
+    wanted = config(template=GEMMA, license="Gemma terms",
+                    parameters={"stop": ["<end_of_turn>", "\n\nUser:"], "temperature": "0.7", "top_p": 0.95})
+    assert wanted.changes(SHOWN) == []  # num_ctx and use_mmap are the model's, not managed here
+    with_adapter = config(adapters=[str(adapter)])
+    shown = dict(SHOWN, modelfile=SHOWN["modelfile"].replace("b" * 64, hashlib.sha256(b"GGUF-lora").hexdigest()))
+    assert with_adapter.changes(shown) == [] and with_adapter.changes(SHOWN) == ["adapters"]
+
+
+@pytest.mark.parametrize("fields, changed", [
+    ({"template": GEMMA + " "}, ["template"]),
+    ({"template": "{{ .Prompt }}"}, ["template"]),
+    ({"system": "Be brief."}, ["system"]),          # /api/show leaves out an empty system
+    ({"system": ""}, []),
+    ({"license": "Gemma terms\nmore"}, ["license"]),
+    ({"parameters": {"stop": ["<end_of_turn>"]}}, ["parameters"]),  # one stop word fewer
+    ({"parameters": {"stop": ["\n\nUser:", "<end_of_turn>"]}}, ["parameters"]),  # order is kept by Ollama
+    ({"parameters": {"top_k": 64}}, ["parameters"]),
+    ({"parameters": {"temperature": 0.75}}, ["parameters"]),
+    ({"parameters": {"num_ctx": 4096.0, "use_mmap": "false"}}, []),
+    ({"adapters": []}, ["adapters"]),
+    ({"template": GEMMA, "system": "x", "parameters": {"num_ctx": 2048}}, ["system", "parameters"]),
+])
+def test_changed_fields_are_changes_and_only_they(fields, changed):
+    assert config(**fields).changes(SHOWN) == changed
+
+
+def test_current_and_wanted_are_what_the_diff_shows():
+    wanted = config(template="T", parameters={"stop": "<eos>", "top_k": "64"})
+    assert wanted.wanted() == {"template": "T", "parameters": {"stop": ["<eos>"], "top_k": [64]}}
+    assert wanted.current(SHOWN) == {"template": GEMMA, "parameters": {"stop": ["<end_of_turn>", "\n\nUser:"],
+                                                                       "top_k": []}}
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"parameters": {"bad name": 1}}, "parameters: 'bad name' is not a parameter name"),
+    ({"parameters": {"stop": [["x"]]}}, "parameters.stop: give a value or a list of values"),
+    ({"parameters": {"stop": []}}, "parameters.stop: give a value or a list of values"),
+    ({"parameters": {"temperature": None}}, "parameters.temperature: give a value"),
+    ({"adapters": ["/no/such/lora.gguf"]}, "adapters: /no/such/lora.gguf is not a file"),
+])
+def test_invalid_fields_are_refused(fields, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        config(**fields)
+
+
+def test_from_source_is_none_without_fields():
+    assert _ollama.ModelConfig.from_source({"path": "/x.gguf"}) is None
+    assert _ollama.ModelConfig.from_source({"path": "/x.gguf", "system": ""}).managed == ["system"]
+
+
+def gguf_with_config(tmp_path, **fields):
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF" + b"\0" * 12)
+    lora = tmp_path / "lora.gguf"
+    lora.write_bytes(b"GGUF-lora")
+    source = ModelSource(str(gguf), config(adapters=[str(lora)], **fields))
+    return source, hashlib.sha256(gguf.read_bytes()).hexdigest(), hashlib.sha256(lora.read_bytes()).hexdigest()
+
+
+def test_create_request_of_ollama_0_5_4_is_a_modelfile_with_the_fields(http, client, tmp_path):
+    source, weights, lora = gguf_with_config(
+        tmp_path, template=GEMMA, system='Say "hi".\nThen stop.',
+        parameters={"stop": ["<end_of_turn>", "\n\n"], "temperature": 0.7, "num_ctx": "4096", "use_mmap": False},
+        license="Gemma terms")
+    assert source.blobs == {weights: str(tmp_path / "m.gguf"), lora: str(tmp_path / "lora.gguf")}
+    http.queue(FakeResponse(b""), http_error("u", 404, ""), FakeResponse(b""), lines({"status": "success"}))
+    client.create("tiny", source, "0.5.4-ipexllm-20250407")
+    assert [c[:2] for c in http.calls] == [
+        ("HEAD", f"http://ollama:11434/api/blobs/sha256:{weights}"),
+        ("HEAD", f"http://ollama:11434/api/blobs/sha256:{lora}"),
+        ("POST", f"http://ollama:11434/api/blobs/sha256:{lora}"),  # only the blob the server lacks
+        ("POST", "http://ollama:11434/api/create")]
+    assert json.loads(http.calls[3][2]) == {"model": "tiny", "stream": True, "modelfile": (
+        f"FROM @sha256:{weights}\n"
+        f"ADAPTER @sha256:{lora}\n"
+        f'TEMPLATE """{GEMMA}"""\n'       # has quotes: triple quotes, as `ollama show` writes it
+        'SYSTEM """Say "hi".\nThen stop."""\n'
+        'PARAMETER stop "<end_of_turn>"\n'
+        'PARAMETER stop "\n\n"\n'           # the parser keeps newlines inside quotes; it knows no escapes
+        "PARAMETER temperature 0.7\n"
+        'PARAMETER num_ctx "4096"\n'
+        "PARAMETER use_mmap false\n"
+        'LICENSE "Gemma terms"\n')}
+
+
+def test_create_request_of_newer_ollama_has_the_fields_as_json(http, client, tmp_path):
+    source, weights, lora = gguf_with_config(tmp_path, template="{{ .Prompt }}", system="",
+                                             parameters={"stop": "<eos>", "top_k": "64", "top_p": 0.95})
+    http.queue(FakeResponse(b""), FakeResponse(b""), lines({"status": "success"}))
+    client.create("tiny", source, "0.6.2")
+    assert json.loads(http.calls[2][2]) == {
+        "model": "tiny", "stream": True, "files": {"m.gguf": f"sha256:{weights}"},
+        "adapters": {"lora.gguf": f"sha256:{lora}"}, "template": "{{ .Prompt }}", "system": "",
+        "parameters": {"stop": ["<eos>"], "top_k": 64, "top_p": 0.95}}
+
+
+def test_fields_need_a_gguf_and_text_a_modelfile_can_hold(tmp_path):
+    mf = tmp_path / "Modelfile"
+    mf.write_text("FROM llama3.1:8b\n")
+    with pytest.raises(OllamaError, match="is a Modelfile: template are for a GGUF file"):
+        ModelSource(str(mf), config(template="x"))
+    source, dummy, dummy = gguf_with_config(tmp_path, system='three """ quotes')
+    with pytest.raises(OllamaError, match='SYSTEM: text with """ cannot be sent to Ollama before 0.5.5'):
+        source.modelfile()
+    assert source.create_request()["system"] == 'three """ quotes'  # the JSON form can

@@ -161,3 +161,93 @@ def test_argument_rules():
     assert how == "fail" and "prune is True but all of the following are missing: models" in result["msg"]
     how, result, dummy = run({"name": "x", "source": {"path": "/a", "copy": "b"}})
     assert how == "fail" and "mutually exclusive" in result["msg"]
+
+
+# -- template, system, parameters, license and adapters of a GGUF source ----------------------
+
+TEMPLATE = ("{{ range .Messages }}<start_of_turn>{{ .Role }}\n{{ .Content }}<end_of_turn>\n{{ end }}"
+            "<start_of_turn>model\n")
+SHOW = {"template": TEMPLATE, "modelfile": f"FROM /m/blobs/sha256-{D1}\n",
+        "parameters": 'stop                           "<end_of_turn>"\ntemperature                    1'}
+
+
+@pytest.fixture
+def gguf(tmp_path):
+    path = tmp_path / "tiny.gguf"
+    path.write_bytes(b"GGUF" + b"\0" * 16)
+    return str(path)
+
+
+def gguf_args(gguf, **fields):
+    source = {"path": gguf, "template": TEMPLATE, "parameters": {"stop": ["<end_of_turn>"], "temperature": 1}}
+    source.update(fields)
+    return {"name": "tiny", "source": source, "_ansible_diff": True}
+
+
+def test_gguf_fields_that_match_the_model_are_no_change(gguf):
+    tags = {"tiny:latest": tag("tiny:latest")}
+    how, result, client = run(gguf_args(gguf, parameters={"stop": "<end_of_turn>", "temperature": "1.0"}),
+                              tags=tags, show=SHOW)
+    assert how == "exit" and result["changed"] is False and result["actions"] == []
+    client.show.assert_called_once_with("tiny:latest")
+    assert not client.create.called
+    assert result["diff"]["before"]["models"]["tiny:latest"]["template"] == TEMPLATE
+    assert result["diff"]["after"]["models"]["tiny:latest"]["parameters"] == {"stop": ["<end_of_turn>"],
+                                                                              "temperature": [1]}
+
+
+def test_a_changed_template_creates_the_model_again_and_check_mode_only_says_so(gguf):
+    tags = {"tiny:latest": tag("tiny:latest", D1)}
+    args = gguf_args(gguf, template="{{ .Prompt }}")
+    action = f"create tiny:latest from {gguf} (template changed)"
+
+    how, checked, client = run(dict(args, _ansible_check_mode=True), tags=tags, show=SHOW)
+    assert how == "exit" and checked["changed"] is True and checked["actions"] == [action]
+    assert not client.create.called and checked["digest"] is None  # not known before it is created
+    assert checked["diff"]["before"]["models"]["tiny:latest"]["template"] == TEMPLATE
+    assert checked["diff"]["after"]["models"]["tiny:latest"]["template"] == "{{ .Prompt }}"
+
+    how, result, client = run(args, tags=tags, show=SHOW, after={"tiny:latest": tag("tiny:latest", D2)})
+    assert how == "exit" and result["changed"] is True and result["actions"] == [action]
+    assert result["digest"] == D2
+    name, source, version = client.create.call_args.args
+    assert (name, version) == ("tiny:latest", "0.5.4")
+    assert source.config.template == "{{ .Prompt }}" and 'TEMPLATE "{{ .Prompt }}"' in source.modelfile()
+
+
+def test_changed_parameters_and_a_new_system_prompt_are_named_in_the_action(gguf):
+    how, result, client = run(gguf_args(gguf, parameters={"stop": ["<end_of_turn>"], "temperature": 0.2},
+                                        system="Be brief."),
+                              tags={"tiny:latest": tag("tiny:latest")}, show=SHOW,
+                              after={"tiny:latest": tag("tiny:latest")})
+    assert result["actions"] == [f"create tiny:latest from {gguf} (system, parameters changed)"]
+    assert result["diff"]["before"]["models"]["tiny:latest"]["system"] == ""
+
+
+def test_a_missing_model_is_created_with_its_fields_without_a_show(gguf):
+    how, result, client = run(gguf_args(gguf), after={"tiny:latest": tag("tiny:latest")})
+    assert result["actions"] == [f"create tiny:latest from {gguf}"]
+    assert not client.show.called
+    assert "template" not in result["diff"]["before"]["models"]["tiny:latest"]
+    assert result["diff"]["after"]["models"]["tiny:latest"]["template"] == TEMPLATE
+
+
+def test_models_without_fields_are_not_shown(gguf):
+    how, result, client = run({"name": "tiny", "source": {"path": gguf}}, tags={"tiny:latest": tag("tiny:latest")})
+    assert result["changed"] is False and not client.show.called
+
+
+@pytest.mark.parametrize("source, message", [
+    ({"copy": "other", "template": "x"}, "source.template: only for a GGUF file in source.path"),
+    ({"registry": "mirror.lan", "system": "x", "license": "y"}, "source.system, source.license: only for a GGUF file"),
+    ({"path": "MODELFILE", "parameters": {"top_k": 1}}, "is a Modelfile: write TEMPLATE, SYSTEM, PARAMETER"),
+    ({"path": "GGUF", "parameters": {"top k": 1}}, "source.parameters: 'top k' is not a parameter name"),
+    ({"path": "GGUF", "adapters": ["/no/lora.gguf"]}, "source.adapters: /no/lora.gguf is not a file"),
+])
+def test_invalid_gguf_fields_fail_before_any_request(source, message, gguf, tmp_path):
+    modelfile = tmp_path / "Modelfile"
+    modelfile.write_text(f"FROM {gguf}\n")
+    source = {k: {"MODELFILE": str(modelfile), "GGUF": gguf}.get(v, v) if k == "path" else v for k, v in source.items()}
+    how, result, client = run({"models": [{"name": "tiny", "source": source}]})
+    assert how == "fail" and message in result["msg"] and result["msg"].startswith("models[0].")
+    assert not client.tags.called
