@@ -2,7 +2,9 @@
 
 molecule's inventory sets ansible_connection=podman; testinfra's ansible backend does not map
 that connection and falls back to one `ansible -m shell` run per command (~3 s each). Use
-testinfra's native podman backend (`podman exec`) instead.
+testinfra's native podman backend (`podman exec`) instead. Scenarios whose playbooks connect over
+SSH (e2e: molecule's connection_options) still read state that way: every instance of the podman
+driver carries its ansible_podman_executable.
 """
 import pytest
 import testinfra
@@ -19,7 +21,7 @@ def host(_testinfra_host):
     backend = _testinfra_host.backend
     if backend.NAME == "ansible":
         hostvars = backend.ansible_runner.get_variables(backend.host)
-        if hostvars.get("ansible_connection") in PODMAN_CONNECTIONS:
+        if hostvars.get("ansible_connection") in PODMAN_CONNECTIONS or "ansible_podman_executable" in hostvars:
             return podman_host(backend.host)
     return _testinfra_host
 

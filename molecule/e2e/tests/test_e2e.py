@@ -1,7 +1,9 @@
 """End to end on the converged server: a user's chat goes through Open WebUI to Ollama, lands in
-PostgreSQL, is in the next backup, and the platform's own health gate passes from a fresh run."""
+PostgreSQL, is in the next backup, and the platform's own health gate passes from a fresh run over
+SSH (molecule's inventory, as the converge), with the operator's address not banned by fail2ban."""
 import json
 import os
+import re
 import shlex
 import socket
 import subprocess
@@ -55,6 +57,9 @@ def test_chat_history_is_in_postgres_and_in_the_backup(host, token):
 
 def test_health_gate_passes_from_a_fresh_run():
     inventory = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "inventory")
+    hostvars = json.loads(subprocess.run(["ansible-inventory", "-i", inventory, "--host", "e2e-bookworm"],
+                                         capture_output=True, text=True, timeout=120, check=True).stdout)
+    assert (hostvars["ansible_connection"], hostvars["ansible_user"]) == ("ssh", "admin"), "the runs must go over SSH"
     res = subprocess.run(
         ["ansible-playbook", "-i", inventory, os.path.join(ROOT, "playbooks", "verify.yml"),
          "-e", "openwebui_admin_email=admin@e2e.test", "-e", "openwebui_admin_password=e2e-admin-password",
@@ -71,3 +76,9 @@ def test_platform_ports_are_closed_to_strangers(host):
         with socket.socket() as s:
             s.settimeout(3)
             assert s.connect_ex((ip, port)) != 0, f"port {port} is reachable from outside the platform"
+
+
+def test_the_operator_is_not_banned(host):
+    """fail2ban watches the SSH logins the runs made: key logins as the operator must not count as failures."""
+    status = host.check_output("fail2ban-client status sshd")
+    assert re.search(r"Total banned:\s+0$", status, re.M), status
