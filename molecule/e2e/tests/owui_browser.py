@@ -118,8 +118,8 @@ def whats_new_dialog(driver, timeout=5):
         return None
 
 
-def close_whats_new(driver):
-    button = whats_new_dialog(driver, timeout=0.5)
+def close_whats_new(driver, timeout=0.5):
+    button = whats_new_dialog(driver, timeout=timeout)
     if button is not None:
         button.click()
         wait(driver, 10).until(EC.invisibility_of_element_located((By.XPATH, WHATS_NEW_BUTTON)))
@@ -137,6 +137,8 @@ def selected_model(driver):
 
 def new_chat(driver, base):
     driver.get(base + "/")
+    wait(driver).until(EC.visibility_of_element_located((By.ID, "chat-input")))
+    close_whats_new(driver, timeout=1.5)  # a person closes it first; test_browser.py checks it is not there
     box = wait(driver).until(EC.element_to_be_clickable((By.ID, "chat-input")))
     # models load after the page: wait until the selector shows one
     wait(driver, 30).until(lambda d: selected_model(d))
