@@ -141,7 +141,7 @@ def new_chat(driver, base):
     close_whats_new(driver, timeout=1.5)  # a person closes it first; test_browser.py checks it is not there
     box = wait(driver).until(EC.element_to_be_clickable((By.ID, "chat-input")))
     # models load after the page: wait until the selector shows one
-    wait(driver, 30).until(lambda d: selected_model(d))
+    wait(driver, 30).until(selected_model)
     return box
 
 

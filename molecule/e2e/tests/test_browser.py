@@ -103,7 +103,7 @@ def _artifacts_on_failure(request, browser):
 
 
 def test_a_wrong_password_shows_the_sign_in_error(browser, openwebui_url):
-    email, _ = e2e_admin()
+    email = e2e_admin()[0]
     ui.submit_sign_in(browser, openwebui_url, email, "not-the-password")
     message = ui.sign_in_error(browser)
     assert "incorrect" in message.lower(), f"no sign-in error shown (toast: {message!r})"
