@@ -27,6 +27,7 @@ ERROR_NOTICES = ("does not support tools", "does not support", "Error submitting
                  "Ollama:", "Network Problem", "Failed to fetch", "Model not found", "Internal Server Error")
 WHATS_NEW_BUTTON = "//button[contains(., \"Okay, Let's Go\")]"
 SIGNIN_ERROR = "[data-sonner-toast][data-type=error]"
+MAX_TOKENS = 200
 
 
 class ReplyError(AssertionError):
@@ -181,11 +182,20 @@ def wait_reply(driver, before, timeout=180, settle=3.0):
     try:
         text = wait(driver, timeout).until(settled)
     except TimeoutException:
+        stop(driver)  # or the model goes on writing (and holding Ollama) after the browser has gone
         raise ReplyError(f"no settled reply after {timeout} s (last text: {state['text']!r})") from None
     for notice in ERROR_NOTICES:
         if notice.lower() in text.lower():
             raise ReplyError(f"the reply is an error notice: {text!r}")
     return text
+
+
+def stop(driver):
+    """Presses the chat box's Stop button while a reply is being written (Open WebUI keeps
+    generating on the server when the page is closed)."""
+    for button in driver.find_elements(By.CSS_SELECTOR, "button[aria-label='Stop']"):
+        if button.is_displayed():
+            button.click()
 
 
 def chat_id(driver, timeout=30):
@@ -195,16 +205,25 @@ def chat_id(driver, timeout=30):
 
 
 def open_sidebar(driver):
-    opener = driver.find_elements(By.CSS_SELECTOR, "button[aria-label='Open Sidebar']")
-    if opener and opener[0].is_displayed():
-        opener[0].click()
+    """Clicks a visible "Open Sidebar" button; False when there is none (yet, or it is open)."""
+    for button in driver.find_elements(By.CSS_SELECTOR, "button[aria-label='Open Sidebar']"):
+        if button.is_displayed():
+            button.click()
+            return True
+    return False
 
 
 def sidebar_chat(driver, cid, timeout=30):
-    """The chat's entry in the sidebar's history (a link to /c/<id>)."""
-    open_sidebar(driver)
-    return wait(driver, timeout).until(
-        EC.visibility_of_element_located((By.CSS_SELECTOR, f"#sidebar a[href='/c/{cid}']")))
+    """The chat's entry in the sidebar's history (a link to /c/<id>), opening the sidebar (it is
+    collapsed at first; its button renders after the page) the way a person does."""
+    def shown(d):
+        for link in d.find_elements(By.CSS_SELECTOR, f"#sidebar a[href='/c/{cid}']"):
+            if link.is_displayed():
+                return link
+        open_sidebar(d)
+        return False
+
+    return wait(driver, timeout).until(shown)
 
 
 def user_messages(driver):
@@ -217,6 +236,21 @@ def api(base, path, tok, timeout=30):
     req = urllib.request.Request(base + path, headers={"Authorization": "Bearer " + tok})
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         return json.loads(resp.read().decode())
+
+
+def api_post(base, path, tok, body, timeout=30):
+    req = urllib.request.Request(base + path, method="POST", data=json.dumps(body).encode(),
+                                 headers={"Authorization": "Bearer " + tok, "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return json.loads(resp.read().decode())
+
+
+def cap_replies(driver, base, max_tokens=MAX_TOKENS):
+    """Sets the signed-in person's own "Max Tokens" (Settings > General > Advanced Parameters;
+    the page sends it with every message) through the API that settings page uses. The sandbox's
+    tiny model has no chat template, so it does not know where an answer ends and can write for
+    minutes; capped, a reply settles in seconds. Takes effect with the next page load."""
+    api_post(base, "/api/v1/users/user/settings/update", token(driver), {"ui": {"params": {"max_tokens": max_tokens}}})
 
 
 def wait_healthy(base, timeout=300):
