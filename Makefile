@@ -4,7 +4,7 @@ SHELL := /bin/bash
 SCENARIO ?=
 INVENTORY ?= inventories/sandbox
 
-.PHONY: demo test bootstrap lint sanity unit integration molecule sandbox-down bench docs-check
+.PHONY: demo test bootstrap lint sanity unit integration molecule sandbox-down screenshot bench docs-check
 demo: bootstrap          ## Set everything up, then run playbooks/site.yml against the sandbox
 	scripts/demo $(INVENTORY)
 test: bootstrap          ## Set everything up, then run every test (lint, sanity, unit, integration, molecule)
@@ -23,5 +23,7 @@ molecule:                ## every molecule scenario, or one: make molecule SCENA
 	scripts/test molecule $(SCENARIO)
 sandbox-down:            ## Remove the sandbox containers (their data goes with them)
 	scripts/demo --down
+screenshot:              ## Sign in to the running sandbox in a real browser, chat, save docs/images/chat.png
+	scripts/screenshot
 bench:                   ## Run every benchmark in bench/
 	scripts/bench
