@@ -92,7 +92,10 @@ SERVICE_KEYS = {"name", "port", "proto", "from", "to", "interface"}
 
 
 def _fail(msg):
-    raise AnsibleFilterError(f"firewall_rules: {msg}")
+    # Built-in services come from hardening_firewall_* settings, own rules from
+    # hardening_firewall_custom_rules: name both, so the message leads to the variable.
+    raise AnsibleFilterError(f"firewall_rules: {msg} (check hardening_firewall_custom_rules, or the"
+                             " hardening_firewall_* setting the service comes from)")
 
 
 def _is_address(value):
