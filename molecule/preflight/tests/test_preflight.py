@@ -5,6 +5,7 @@ Each case runs playbooks/preflight.yml against the molecule containers with extr
 variables or groups, exactly as an operator would with a broken inventory.
 """
 import os
+import secrets
 import subprocess
 
 import pytest
@@ -26,14 +27,18 @@ def run_preflight(hosts_yaml, *extra):
 
 
 def inventory(groups, **all_vars):
-    base = {"ailab_runtime": "systemd", "ailab_gpu_vendor": "none", "preflight_time_sync": "warn"}
+    base = {"ailab_runtime": "systemd", "ailab_gpu_vendor": "none", "preflight_time_sync": "warn",
+            "ailab_postgres_host": "preflight-bookworm", "postgres_listen_addresses": ["*"],
+            "hardening_ssh_lockout_guard": False, "openwebui_admin_email": "admin@example.org",
+            # random per run, written only to the ephemeral inventory
+            "postgres_openwebui_password": secrets.token_urlsafe(18), "openwebui_admin_password": secrets.token_urlsafe(18)}
     base.update(all_vars)
     children = {g: {"hosts": {h: {} for h in hs}} for g, hs in groups.items()}
     return {"all": {"vars": {"ansible_connection": "containers.podman.podman", **base}, "children": children}}
 
 
 def output(res):
-    return " ".join((res.stdout + res.stderr).split())
+    return " ".join((res.stdout + res.stderr).replace('\\"', '"').split())
 
 
 def test_good_inventory_passes_and_changes_nothing():
@@ -59,6 +64,19 @@ def test_bad_inventory_fails_with_a_clear_message(case):
     for expected in case["expect"]:
         assert expected in out, f"missing {expected!r} in:\n{res.stdout[-3000:]}"
     assert "changed=1" not in out
+
+
+def test_a_refused_run_changes_no_file_on_the_host(host):
+    """A run stopped by a stage role's preflight (play 2: facts gathered, commands run) leaves the
+    host as it was: no file under the system's directories is newer than a marker set before."""
+    assert host.run("touch /run/preflight-marker").rc == 0
+    with open(os.path.join(CASES, "role-preflight-in-stage.yml")) as f:
+        case = yaml.safe_load(f)
+    res = run_preflight(inventory(case["groups"], **case["vars"]))
+    assert res.returncode != 0 and "postgres_backup_keep_min" in output(res)
+    newer = host.run("find /etc /usr /opt /srv /var/lib /var/backups /root /home -xdev -newer /run/preflight-marker"
+                     " -not -path '/root/.ansible*' -not -path '/var/lib/systemd/*' -print")
+    assert newer.stdout.strip() == "", newer.stdout
 
 
 def test_time_sync_is_enforced_or_reported(host):
