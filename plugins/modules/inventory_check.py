@@ -19,8 +19,8 @@ description:
   - Checks that span roles, such as the database reachable from where Open WebUI runs, Kubernetes hosts
     in C(ai_servers) (hardened), names and sizes Kubernetes accepts, access modes that fit the replica
     counts, tenant GPU vendors that fit the tiers, custom firewall rules, placeholder secrets.
-  - Every problem is reported at once, one line each, in the form
-    C(host(s): variable = value: problem; allowed: ...; fix: ...). Secret values are never shown.
+  - "Every problem is reported at once, one line each, in the form
+    C(host(s): variable = value: problem; allowed: ...; fix: ...). Secret values are never shown."
 author: ailab.stack maintainers (@ailab-stack)
 options:
   fail:
