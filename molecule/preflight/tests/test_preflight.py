@@ -33,7 +33,9 @@ def inventory(groups, **all_vars):
             # random per run, written only to the ephemeral inventory
             "postgres_openwebui_password": secrets.token_urlsafe(18), "openwebui_admin_password": secrets.token_urlsafe(18)}
     base.update(all_vars)
-    children = {g: {"hosts": {h: {} for h in hs}} for g, hs in groups.items()}
+    # systemd runs PostgreSQL on a db_servers host (inventory_check refuses none): the first server
+    groups = {"db_servers": groups.get("ai_servers", [])[:1], **groups}
+    children = {g: {"hosts": {h: {} for h in hs}} for g, hs in groups.items() if hs}
     return {"all": {"vars": {"ansible_connection": "containers.podman.podman", **base}, "children": children}}
 
 
