@@ -137,7 +137,8 @@ def test_deployment_with_shared_volume_and_stale_files_removed(renders):
 
 
 @pytest.mark.parametrize("extra, message", [
-    ({"ollama_workload_kind": "Deployment", "ollama_replicas": 2}, "needs ollama_storage_access_mode ReadWriteMany"),
+    ({"ollama_workload_kind": "Deployment", "ollama_replicas": 2}, "Fix: set ollama_storage_access_mode: ReadWriteMany"),
+    ({"ollama_replicas": 0}, "ollama_replicas is 0; allowed: 1 or more"),
     ({"ollama_gpu_vendor": "intel"}, "ollama_gpu_vendor"),
 ])
 def test_bad_settings_fail_before_anything_is_rendered(tmp_path, extra, message):
