@@ -114,3 +114,18 @@ def test_microk8s_box(rendered):
     web = load_manifests(rendered["microk8s"] / "openwebui")
     ingress = by_kind(web, "Ingress")[0]
     assert ingress["spec"]["rules"][0]["host"] == "chat.box1.example.net"
+
+
+def test_gated_services_admit_the_api_server_nodes(rendered):
+    """The verify gates reach Ollama and Open WebUI through the API server's service proxy: their
+    NetworkPolicies admit the k8s_servers' addresses (ailab_api_server_cidrs), PostgreSQL's Cluster
+    is the one ailab_postgres_host names."""
+    d = rendered["ha"]
+    servers = [{"ipBlock": {"cidr": f"192.0.2.{n}/32"}} for n in (11, 12, 13)]
+    ollama_np = by_kind(load_manifests(d / "ollama"), "NetworkPolicy", "ollama")[0]["spec"]
+    web_np = by_kind(load_manifests(d / "openwebui"), "NetworkPolicy", "openwebui")[0]["spec"]
+    for np in (ollama_np, web_np):
+        assert all(source in np["ingress"][0]["from"] for source in servers), np
+    cluster = by_kind(load_manifests(d / "postgres"), "Cluster")[0]["metadata"]["name"]
+    env_db = urlsplit(secret_data(by_kind(load_manifests(d / "openwebui"), "Secret")[0])["DATABASE_URL"]).hostname
+    assert env_db == f"{cluster}-rw.ailab.svc"
