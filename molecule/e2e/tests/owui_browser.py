@@ -27,7 +27,6 @@ ERROR_NOTICES = ("does not support tools", "does not support", "Error submitting
                  "Ollama:", "Network Problem", "Failed to fetch", "Model not found", "Internal Server Error")
 WHATS_NEW_BUTTON = "//button[contains(., \"Okay, Let's Go\")]"
 SIGNIN_ERROR = "[data-sonner-toast][data-type=error]"
-MAX_TOKENS = 200
 
 
 class ReplyError(AssertionError):
@@ -243,14 +242,6 @@ def api_post(base, path, tok, body, timeout=30):
                                  headers={"Authorization": "Bearer " + tok, "Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         return json.loads(resp.read().decode())
-
-
-def cap_replies(driver, base, max_tokens=MAX_TOKENS):
-    """Sets the signed-in person's own "Max Tokens" (Settings > General > Advanced Parameters;
-    the page sends it with every message) through the API that settings page uses. The sandbox's
-    tiny model has no chat template, so it does not know where an answer ends and can write for
-    minutes; capped, a reply settles in seconds. Takes effect with the next page load."""
-    api_post(base, "/api/v1/users/user/settings/update", token(driver), {"ui": {"params": {"max_tokens": max_tokens}}})
 
 
 def wait_healthy(base, timeout=300):
