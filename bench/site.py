@@ -97,8 +97,10 @@ class Sandbox:
                    "--systemd=always", "--cap-add", "NET_ADMIN,NET_RAW", "-v", f"{AILAB_HOME}:{AILAB_HOME}:ro",
                    IMAGE)
         for name, addr in zip(self.names, self.addresses):
-            subprocess.run(["bash", "-c", '. scripts/lib.sh && sandbox_ssh_bootstrap "$@"', "bootstrap",
-                            name, addr, self.dir], cwd=ROOT, check=True, capture_output=True, text=True)
+            boot = subprocess.run(["bash", "-c", '. scripts/lib.sh && sandbox_ssh_bootstrap "$@"', "bootstrap",
+                                   name, addr, self.dir], cwd=ROOT, check=False, capture_output=True, text=True)
+            if boot.returncode:
+                raise RuntimeError(f"{name}: SSH bootstrap failed: {boot.stdout}{boot.stderr}")
         self._write_inventory()
 
     def down(self) -> None:
@@ -120,9 +122,6 @@ class Sandbox:
                 "ansible_host_key_checking": True,
                 "ansible_ssh_common_args": f"-o UserKnownHostsFile={self.dir}/known_hosts "
                                            "-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes",
-                # the bench network's gateway is this machine (the sandbox allows 10.89.77.1)
-                "hardening_firewall_custom_rules": [
-                    {"name": "demo-browser", "port": 8080, "from": [f"{PREFIX}1/32"], "to": ["ai_servers"]}],
             }}}
         with open(os.path.join(self.inventory, "hosts.yml"), "w", encoding="utf-8") as f:
             yaml.safe_dump(inventory, f)
