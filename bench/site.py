@@ -86,6 +86,7 @@ class Sandbox:
         self.dir = os.path.join(workdir, kind)
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
         self.inventory = os.path.join(self.dir, "inventory")
+        self.secrets = os.path.join(self.dir, "secrets.yml")
 
     def up(self) -> None:
         if subprocess.run(["podman", "network", "exists", NETWORK], check=False).returncode:
@@ -125,15 +126,13 @@ class Sandbox:
             }}}
         with open(os.path.join(self.inventory, "hosts.yml"), "w", encoding="utf-8") as f:
             yaml.safe_dump(inventory, f)
-        secrets = os.path.join(self.dir, "secrets.yml")
-        if not os.path.exists(secrets):
+        if not os.path.exists(self.secrets):
             def gen() -> str:
                 return os.urandom(18).hex()
-            fd = os.open(secrets, os.O_WRONLY | os.O_CREAT, 0o600)
+            fd = os.open(self.secrets, os.O_WRONLY | os.O_CREAT, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 yaml.safe_dump({"postgres_openwebui_password": gen(), "openwebui_admin_email": "admin@bench.test",
                                 "openwebui_admin_password": gen()}, f)
-        self.secrets = secrets
 
     def exec(self, host_index: int, *cmd: str, timeout: int = 600) -> subprocess.CompletedProcess:
         return subprocess.run(["podman", "exec", self.names[host_index], *cmd], capture_output=True, text=True,
