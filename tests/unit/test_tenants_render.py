@@ -91,7 +91,7 @@ def test_tenant_ollama_is_the_ollama_roles_workload(renders):
         assert sts["kind"] == "StatefulSet"
         c = sts["spec"]["template"]["spec"]["containers"][0]
         assert c["image"] == f"docker.io/ollama/ollama:{OLLAMA_VERSION}"
-        assert c["volumeMounts"] == [{"name": "models", "mountPath": "/models"}]
+        assert c["volumeMounts"] == [{"name": "models", "mountPath": "/models"}, {"name": "tmp", "mountPath": "/tmp"}]
         assert by_kind(objs, "Service", "ollama-headless") and by_kind(objs, "NetworkPolicy", "ollama")
     acme_pod = ollama_pod(acme)["spec"]["template"]["spec"]
     assert "runtimeClassName" not in acme_pod and "nvidia.com/gpu" not in acme_pod["containers"][0]["resources"]["limits"]
