@@ -105,7 +105,7 @@ class OidcProvider:
                 return self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
 
             def do_GET(self):   # noqa: N802 - http.server's name
-                path, _, query = self.path.partition("?")
+                path, _sep, query = self.path.partition("?")
                 if path == "/.well-known/openid-configuration":
                     return self._send(200, op.provider.provider_configuration.to_json())
                 if path == "/jwks":

@@ -11,8 +11,8 @@ import pytest
 from helpers.playbook import ROOT, run_playbook
 
 
-@pytest.mark.parametrize("password_login,expected", [(None, "admin@example.org"), (True, "admin@example.org"),
-                                                      (False, "")])
+@pytest.mark.parametrize("password_login,expected",
+                         [(None, "admin@example.org"), (True, "admin@example.org"), (False, "")])
 def test_admin_sign_in_follows_password_login(password_login, expected):
     variables = {"openwebui_admin_email": "admin@example.org"}
     if password_login is not None:
