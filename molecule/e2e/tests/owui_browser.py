@@ -33,10 +33,12 @@ class ReplyError(AssertionError):
     pass
 
 
-def start(width=1400, height=900):
-    """A headless chromium (works as root), with the console log kept for failure artifacts."""
+def start(width=1400, height=900, extra_args=()):
+    """A headless chromium (works as root), with the console log kept for failure artifacts;
+    `extra_args`: more chromium flags (e.g. --ignore-certificate-errors-spki-list=<pin> to trust
+    one test certificate, tests/integration/test_openwebui_oidc.py)."""
     opts = webdriver.ChromeOptions()
-    for arg in ARGS + (f"--window-size={width},{height}",):
+    for arg in ARGS + tuple(extra_args) + (f"--window-size={width},{height}",):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     # An explicit driver path: selenium's driver manager (which could download) is not consulted.
@@ -96,6 +98,13 @@ def sign_in_error(driver, timeout=20):
         return toast.text.strip()
     except TimeoutException:
         return ""
+
+
+def sso_button(driver, base, provider_name, timeout=60):
+    """The sign-in page's "Continue with <provider_name>" button (OAUTH_PROVIDER_NAME)."""
+    driver.get(base + "/auth")
+    xpath = f"//button[contains(normalize-space(.), 'Continue with {provider_name}')]"
+    return wait(driver, timeout).until(EC.element_to_be_clickable((By.XPATH, xpath)))
 
 
 def sign_out(driver, base):
