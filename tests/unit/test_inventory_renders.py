@@ -225,6 +225,7 @@ def test_images_pinned_by_digest(rendered):
     """The digest variables render image@digest: the -rocm build's for AMD GPU pods, the plain build's for a CPU
     tenant of the same cluster; unset, the tag alone."""
     d = rendered["multitenant-amd"]
+
     def image(objs, name="ollama"):
         return workload(objs, name)["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image(load_manifests(d / "ollama")) == "docker.io/ollama/ollama:0.5.4-rocm@" + DIGESTS["ollama_image_digest_rocm"]
