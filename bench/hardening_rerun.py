@@ -1,6 +1,7 @@
 """First run vs second run of playbooks/hardening.yml on a fresh Debian 12 systemd container.
 
-The second run is the everyday case (a site.yml re-run): it should change nothing and take a
+Part of `make bench` (bench/site.py calls table(), holding the machine's lock). The second run
+is the everyday case (a site.yml re-run): it should change nothing and take a
 fraction of the first run, which installs packages and writes every file. Both are real
 `ansible-playbook` runs over the podman connection against the locally built image
 (localhost/ailab-debian:bookworm); seconds are wall-clock of the whole run, "changed" is the
@@ -18,7 +19,7 @@ import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 IMAGE = os.environ.get("BENCH_IMAGE", "localhost/ailab-debian:bookworm")
-NAME = "hardening-bench"
+NAME = "ailab-bench-hardening"
 INVENTORY = f"""\
 all:
   children:
@@ -72,7 +73,19 @@ def run_playbook(inventory: str) -> tuple[float, int]:
     return seconds, int(recap.group(1))
 
 
-def main() -> None:
+def table() -> str:
+    """The two runs as a markdown table in bench/site.py's format."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import ansible_output  # pylint: disable=import-outside-toplevel
+    first, second = measure()
+    return "\n".join([
+        f"playbooks/hardening.yml on a fresh {IMAGE} container over the podman connection", "",
+        ansible_output.markdown_table(("run", "wall s", "changed"), [("first", first[0], first[1]),
+                                                                     ("second", second[0], second[1])]), "",
+        f"second/first: time {second[0] / first[0]:.2f}, changed {second[1]}/{first[1]}"])
+
+
+def measure() -> tuple[tuple[float, int], tuple[float, int]]:
     start_container()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-hardening-") as tmp:
@@ -83,6 +96,11 @@ def main() -> None:
             second = run_playbook(inventory)
     finally:
         podman("rm", "-f", "-t", "2", NAME, check=False)
+    return first, second
+
+
+def main() -> None:
+    first, second = measure()
     print(f"playbooks/hardening.yml on a fresh {IMAGE} container ({os.cpu_count()} CPUs, shared)")
     print(f"{'run':<8}{'seconds':>10}{'changed':>10}")
     print(f"{'first':<8}{first[0]:>10.1f}{first[1]:>10}")

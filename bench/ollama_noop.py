@@ -4,7 +4,7 @@ Both run as real playbooks against a real `ollama serve` 0.5.4 (CPU) whose 5 mod
 real registry (docker-registry behind nginx, tests/integration/ollama_registry.py). Requests are
 counted from the server's own log ([GIN] lines) and from nginx's access log (registry requests);
 seconds are wall-clock of the whole ansible-playbook run. Prints one row per approach and the
-ratios. Run with the toolchain: `. scripts/lib.sh && ailab_env && python bench/ollama_noop.py`.
+ratios. Part of `make bench` (bench/site.py calls table()). Run alone with the toolchain: `. scripts/lib.sh && ailab_env && python bench/ollama_noop.py`.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def count_lines(path: str, pattern: str) -> int:
         return len(re.findall(pattern, f.read()))
 
 
-def measure(svc, reg, play) -> tuple[int, int, float]:
+def count_requests(svc, reg, play) -> tuple[int, int, float]:
     server_log = os.path.join(svc.workdir, "ollama.log")
     registry_log = os.path.join(reg.workdir, "nginx-access.log")
     s0, r0 = count_lines(server_log, r"\[GIN\]"), count_lines(registry_log, r"\n")
@@ -46,7 +46,7 @@ def measure(svc, reg, play) -> tuple[int, int, float]:
     return count_lines(server_log, r"\[GIN\]") - s0, count_lines(registry_log, r"\n") - r0, seconds
 
 
-def main() -> None:
+def measure() -> tuple[str, list[tuple[str, int, int, float]]]:
     reason = services.ollama_available() or ollama_registry.registry_available()
     if reason:
         sys.exit(f"cannot run: {reason}")
@@ -71,19 +71,38 @@ def main() -> None:
                                      "timeout": 600}}]}]
         run_playbook(module_play, extravars=PY)  # bring the models there once (not measured)
 
-        rows = [("ailab.stack.ollama_model", *measure(svc, reg, module_play)),
-                ("naive pull loop (uri /api/pull)", *measure(svc, reg, naive_play))]
-        print(f"no-op run, {N} models present, real Ollama {svc.api('/api/version')['version']} + real registry")
-        print(f"{'approach':34} {'server req':>10} {'registry req':>12} {'seconds':>8}")
-        for name, server_req, registry_req, seconds in rows:
-            print(f"{name:34} {server_req:>10} {registry_req:>12} {seconds:>8.2f}")
-        (dummy1, ms, mr, mt), (dummy2, ns, nr, nt) = rows
-        registry_ratio = f"{nr / mr:.1f}x" if mr else f"{nr} vs 0"
-        print(f"{'ratio naive / module':34} {ns / max(ms, 1):>9.1f}x {registry_ratio:>12} {nt / mt:>7.2f}x")
+        rows = [("ailab.stack.ollama_model", *count_requests(svc, reg, module_play)),
+                ("naive pull loop (uri /api/pull)", *count_requests(svc, reg, naive_play))]
+        return svc.api('/api/version')['version'], rows
     finally:
         svc.close()
         reg.close()
         source.close()
+
+
+def ratios(rows: list[tuple[str, int, int, float]]) -> tuple[str, str, str]:
+    (_m, ms, mr, mt), (_n, ns, nr, nt) = rows
+    return f"{ns / max(ms, 1):.1f}x", f"{nr / mr:.1f}x" if mr else f"{nr} vs 0", f"{nt / mt:.2f}x"
+
+
+def table() -> str:
+    """The two approaches as a markdown table in bench/site.py's format."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import ansible_output  # pylint: disable=import-outside-toplevel
+    version, rows = measure()
+    return "\n".join([f"no-op run, {N} models present, real Ollama {version} + real registry", "",
+                      ansible_output.markdown_table(("approach", "server req", "registry req", "wall s"),
+                                                    [*rows, ("ratio naive / module", *ratios(rows))])])
+
+
+def main() -> None:
+    version, rows = measure()
+    print(f"no-op run, {N} models present, real Ollama {version} + real registry")
+    print(f"{'approach':34} {'server req':>10} {'registry req':>12} {'seconds':>8}")
+    for name, server_req, registry_req, seconds in rows:
+        print(f"{name:34} {server_req:>10} {registry_req:>12} {seconds:>8.2f}")
+    server_ratio, registry_ratio, time_ratio = ratios(rows)
+    print(f"{'ratio naive / module':34} {server_ratio:>10} {registry_ratio:>12} {time_ratio:>8}")
 
 
 if __name__ == "__main__":

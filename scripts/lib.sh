@@ -6,6 +6,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export AILAB_HOME="${AILAB_HOME:-/opt/ailab-stack}"
 export AILAB_VENV="$AILAB_HOME/venv"
+# checkov in a venv of its own (requirements-checkov.lock): its pins conflict with the toolchain's.
+export AILAB_CHECKOV_VENV="$AILAB_HOME/checkov-venv"
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*"; }
 die() { printf '[%s] ERROR: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
 need_root() { [ "$(id -u)" -eq 0 ] || die "run as root (podman is used rootful)"; }

@@ -214,12 +214,14 @@ class OpenWebUI(services.Service):
     password: str = "test-admin-pw"
 
 
-def start_openwebui(workdir: str, ollama_url: str, database_url: str) -> OpenWebUI:
-    """Open WebUI on a free loopback port with its database in PostgreSQL and Ollama at ollama_url,
-    set up as the openwebui role sets it up (roles/openwebui/vars/main.yml): offline, embeddings from
-    Ollama, no OpenAI connection, the first admin from WEBUI_ADMIN_*."""
+def start_openwebui(workdir: str, ollama_url: str, database_url: str, port: int | None = None,
+                    extra_env: dict | None = None) -> OpenWebUI:
+    """Open WebUI on a free loopback port (or `port`) with its database in PostgreSQL and Ollama at
+    ollama_url, set up as the openwebui role sets it up (roles/openwebui/vars/main.yml): offline,
+    embeddings from Ollama, no OpenAI connection, the first admin from WEBUI_ADMIN_*; `extra_env` on
+    top (e.g. the single sign-on settings of an environment file the role rendered)."""
     command = openwebui_venv()
-    port = services.free_port()
+    port = port or services.free_port()
     svc = OpenWebUI(proc=None, workdir=workdir, url=f"http://127.0.0.1:{port}")
     env = dict(os.environ, DATA_DIR=os.path.join(workdir, "data"), DATABASE_URL=database_url,
                WEBUI_SECRET_KEY="health-gate-test-secret-key-0123456789", WEBUI_ADMIN_EMAIL=svc.email,
@@ -229,6 +231,7 @@ def start_openwebui(workdir: str, ollama_url: str, database_url: str) -> OpenWeb
                RAG_OLLAMA_BASE_URL=ollama_url, OFFLINE_MODE="true", HF_HUB_OFFLINE="1",
                ENABLE_VERSION_UPDATE_CHECK="false", ANONYMIZED_TELEMETRY="false", SCARF_NO_ANALYTICS="true",
                DO_NOT_TRACK="true")
+    env.update(extra_env or {})
     os.makedirs(env["DATA_DIR"], exist_ok=True)
     log = os.path.join(workdir, "open-webui.log")
     svc.proc = subprocess.Popen([command, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, cwd=workdir,

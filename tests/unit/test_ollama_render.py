@@ -77,7 +77,8 @@ def test_cpu_only_statefulset(renders):
     assert c["readinessProbe"]["httpGet"] == {"path": "/api/version", "port": "http"}
     env = {e["name"]: e["value"] for e in c["env"]}
     assert env["OLLAMA_HOST"] == "0.0.0.0:11434" and env["OLLAMA_MODELS"] == "/models"
-    assert c["volumeMounts"] == [{"name": "models", "mountPath": "/models"}]
+    assert c["volumeMounts"] == [{"name": "models", "mountPath": "/models"}, {"name": "tmp", "mountPath": "/tmp"}]
+    assert pod["volumes"] == [{"name": "tmp", "emptyDir": {}}]  # the models: the claim template
 
 
 def test_nvidia_two_replicas(renders):
@@ -131,7 +132,7 @@ def test_deployment_with_shared_volume_and_stale_files_removed(renders):
     dep = one(objs, "Deployment")
     assert dep["spec"]["strategy"] == {"type": "Recreate"}
     assert dep["spec"]["template"]["spec"]["volumes"] == [
-        {"name": "models", "persistentVolumeClaim": {"claimName": "ollama-models"}}]
+        {"name": "tmp", "emptyDir": {}}, {"name": "models", "persistentVolumeClaim": {"claimName": "ollama-models"}}]
     pvc = one(objs, "PersistentVolumeClaim")
     assert pvc["spec"]["accessModes"] == ["ReadWriteMany"] and pvc["spec"]["resources"]["requests"]["storage"] == "200Gi"
 

@@ -17,6 +17,7 @@ import sys
 
 import pytest
 
+from helpers.openwebui_env import parse_env_file, render_env_file
 from helpers.playbook import (by_kind, container_env, load_manifests, render_variants, run_playbook, secret_data,
                               validate_manifests)
 
@@ -38,6 +39,22 @@ SSO_CASES = [
     ("microsoft", {"openwebui_oauth_microsoft_tenant_id": "tid-1"},
      {"MICROSOFT_CLIENT_ID": "cid", "MICROSOFT_CLIENT_TENANT_ID": "tid-1"}, "MICROSOFT_CLIENT_SECRET"),
 ]
+# Seed 003: Cognito, its groups claim mapped to roles, no password sign-in.
+SSO_GROUPS = {
+    "openwebui_oauth_provider": "oidc", "openwebui_oauth_client_id": "ai-chat",
+    "openwebui_oauth_client_secret": OAUTH_SECRET,
+    "openwebui_oauth_discovery_url": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_X/.well-known/openid-configuration",
+    "openwebui_oauth_provider_name": "Cognito", "openwebui_oauth_groups_claim": "cognito:groups",
+    "openwebui_oauth_admin_groups": ["Admins"], "openwebui_oauth_user_groups": ["Users", "Staff"],
+    "openwebui_oauth_redirect_uri": "https://chat.example.org/oauth/oidc/callback",
+    "openwebui_password_login": False,
+}
+SSO_GROUPS_ENV = {
+    "ENABLE_OAUTH_ROLE_MANAGEMENT": "true", "OAUTH_ROLES_CLAIM": "cognito:groups", "OAUTH_ROLES_SEPARATOR": ",",
+    "OAUTH_ADMIN_ROLES": "Admins", "OAUTH_ALLOWED_ROLES": "Users,Staff", "OAUTH_PROVIDER_NAME": "Cognito",
+    "OPENID_REDIRECT_URI": "https://chat.example.org/oauth/oidc/callback",
+    "ENABLE_PASSWORD_AUTH": "false", "ENABLE_LOGIN_FORM": "false", "ENABLE_OAUTH_SIGNUP": "true",
+}
 # name -> variables (a list: rendered in that order into the same directory, see render_variants)
 VARIANTS = {
     "one": {},
@@ -51,6 +68,7 @@ VARIANTS = {
     "vault-key": {"openwebui_secret_key": "k" * 48},
     "hpa-then-one": [{"openwebui_replicas": 2, "openwebui_hpa_enabled": True, "openwebui_hpa_max_replicas": 6}, {}],
     "external-redis": {"openwebui_replicas": 2, "openwebui_redis_url": "redis://:pw@redis.example.org:6379/3"},
+    "sso-only": {**SSO_GROUPS},
 }
 
 
@@ -181,6 +199,37 @@ def test_oidc_mapping(three):
     assert env["WEBUI_URL"] == "https://chat.example.org"
 
 
+def test_defaults_keep_password_sign_in_and_no_role_mapping(single):
+    env = container_env(by_kind(load_manifests(str(single[1])), "Deployment", "openwebui")[0])
+    assert env["ENABLE_PASSWORD_AUTH"] == "true" and env["ENABLE_LOGIN_FORM"] == "true"
+    assert not [k for k in env if k.startswith(("OAUTH_", "ENABLE_OAUTH_", "OPENID_")) and k != "ENABLE_OAUTH_PERSISTENT_CONFIG"]
+
+
+def test_oidc_groups_to_roles_and_sso_only_kubernetes(renders):
+    objs = load_manifests(str(renders[1]["sso-only"] / "manifests" / "openwebui"))
+    env = container_env(by_kind(objs, "Deployment", "openwebui")[0])
+    assert {k: env.get(k) for k in SSO_GROUPS_ENV} == SSO_GROUPS_ENV
+    assert env["OAUTH_CLIENT_SECRET"] == {"secretKeyRef": {"name": "openwebui", "key": "OAUTH_CLIENT_SECRET"}}
+    assert secret_data(by_kind(objs, "Secret")[0])["OAUTH_CLIENT_SECRET"] == OAUTH_SECRET
+    for name in os.listdir(renders[1]["sso-only"] / "manifests" / "openwebui"):
+        if name != "10-secret.yaml":
+            assert OAUTH_SECRET not in (renders[1]["sso-only"] / "manifests" / "openwebui" / name).read_text()
+
+
+def test_oidc_groups_to_roles_and_sso_only_systemd(tmp_path):
+    """The same settings in the systemd unit's 0600 environment file (the client secret only there)."""
+    dest = tmp_path / "open-webui.env"
+    variables = {k: v for k, v in COMMON.items() if k not in ("ailab_runtime", "ailab_kubernetes_apply")}
+    proc = ok(render_env_file(str(dest), {**variables, **SSO_GROUPS}))
+    env = parse_env_file(str(dest))
+    assert {k: env.get(k) for k in SSO_GROUPS_ENV} == SSO_GROUPS_ENV
+    assert env["OAUTH_CLIENT_SECRET"] == OAUTH_SECRET and env["OAUTH_CLIENT_ID"] == "ai-chat"
+    assert env["WEBUI_URL"] == "https://chat.example.org"
+    assert stat.S_IMODE(os.stat(dest).st_mode) == 0o600
+    for s in SECRETS:
+        assert s not in proc.stdout + proc.stderr
+
+
 @pytest.mark.parametrize("provider,extra,plain,secret", SSO_CASES)
 def test_other_sso_providers(renders, provider, extra, plain, secret):
     assert VARIANTS[provider] == {"openwebui_oauth_provider": provider, "openwebui_oauth_client_id": "cid",
@@ -250,6 +299,14 @@ def test_external_redis(renders):
     ({"openwebui_oauth_provider": "oidc", "openwebui_oauth_client_id": "x", "openwebui_oauth_client_secret": "y"},
      "openwebui_oauth_discovery_url"),
     ({"openwebui_oauth_provider": "saml"}, "openwebui_oauth_provider"),
+    # single sign-on settings without a provider: forgotten, or nobody could sign in
+    ({"openwebui_oauth_client_id": "x", "openwebui_oauth_discovery_url": "https://sso.example.org/x"},
+     "openwebui_oauth_provider is none, but single sign-on settings are set"),
+    ({"openwebui_password_login": False}, "openwebui_password_login is false (nobody could sign in)"),
+    ({"openwebui_oauth_admin_groups": ["Admins"]}, "Set openwebui_oauth_provider"),
+    ({**SSO_GROUPS, "openwebui_oauth_user_groups": ["Users,Staff"]}, "have no comma"),
+    ({**SSO_GROUPS, "openwebui_oauth_groups_claim": ""}, "need openwebui_oauth_groups_claim"),
+    ({**SSO_GROUPS, "openwebui_oauth_redirect_uri": "chat.example.org/cb"}, "openwebui_oauth_redirect_uri must be"),
     ({"openwebui_admin_password": ""}, "openwebui_admin_password"),
     ({"openwebui_db_password": ""}, "openwebui_db_password"),
     ({"ailab_runtime": "docker"}, "kubernetes, systemd"),

@@ -68,6 +68,11 @@ PROBE = {
         "gate": "{{ verify_openwebui_url }}",
         "firewall": "{{ hardening_firewall_platform_ports['openwebui'] | int }}",
     },
+    "postgres_cluster": {
+        "server": "{{ postgres_k8s_cluster_name }}-rw.{{ postgres_k8s_namespace }}.svc",
+        "client": "{{ openwebui_db_host }}",
+        "gate": "{{ verify_postgres_host }}",
+    },
     "database": {
         "postgres": "{{ postgres_openwebui_database }}/{{ postgres_openwebui_user }}",
         "openwebui": "{{ openwebui_db_name }}/{{ openwebui_db_user }}",
@@ -114,6 +119,12 @@ def test_kubernetes_runtime_reaches_every_role(tmp_path):
     assert set(got["runtime"].values()) == {"kubernetes"}, got["runtime"]
     assert got["stage_play"] == {"systemd": False, "kubernetes": True}
     assert got["ollama_port"]["client"] == "http://ollama.chat.svc:11434"
+    assert set(got["postgres_cluster"].values()) == {"postgres-rw.chat.svc"}, got["postgres_cluster"]
+
+
+def test_a_renamed_postgres_cluster_reaches_its_server_client_and_gate(tmp_path):
+    got = resolve(tmp_path, {"ailab_runtime": "kubernetes", "ailab_postgres_cluster": "pg"})["postgres_cluster"]
+    assert set(got.values()) == {"pg-rw.ailab.svc"}, got
 
 
 def test_credentials_live_beside_the_manifests_outside_the_inventory(default_inventory, tmp_path):

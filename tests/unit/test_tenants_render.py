@@ -73,7 +73,7 @@ def test_each_tenant_is_a_namespace_with_quota_and_isolation(renders):
         assert {o["metadata"].get("namespace", o["metadata"]["name"]) for o in objs} == {ns}
         namespaces = by_kind(objs, "Namespace")
         assert len(namespaces) == 1 and namespaces[0]["metadata"]["labels"]["ailab.stack/tenant"] == name
-        assert namespaces[0]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
+        assert namespaces[0]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
         assert sorted(os.listdir(d)) == ["00-namespace.yaml", "01-quota.yaml", "02-tenant-networkpolicy.yaml",
                                          "ollama", "openwebui"]
         assert by_kind(objs, "NetworkPolicy", "default-deny")[0]["spec"] == {"podSelector": {},
@@ -91,7 +91,7 @@ def test_tenant_ollama_is_the_ollama_roles_workload(renders):
         assert sts["kind"] == "StatefulSet"
         c = sts["spec"]["template"]["spec"]["containers"][0]
         assert c["image"] == f"docker.io/ollama/ollama:{OLLAMA_VERSION}"
-        assert c["volumeMounts"] == [{"name": "models", "mountPath": "/models"}]
+        assert c["volumeMounts"] == [{"name": "models", "mountPath": "/models"}, {"name": "tmp", "mountPath": "/tmp"}]
         assert by_kind(objs, "Service", "ollama-headless") and by_kind(objs, "NetworkPolicy", "ollama")
     acme_pod = ollama_pod(acme)["spec"]["template"]["spec"]
     assert "runtimeClassName" not in acme_pod and "nvidia.com/gpu" not in acme_pod["containers"][0]["resources"]["limits"]

@@ -27,17 +27,18 @@ ERROR_NOTICES = ("does not support tools", "does not support", "Error submitting
                  "Ollama:", "Network Problem", "Failed to fetch", "Model not found", "Internal Server Error")
 WHATS_NEW_BUTTON = "//button[contains(., \"Okay, Let's Go\")]"
 SIGNIN_ERROR = "[data-sonner-toast][data-type=error]"
-MAX_TOKENS = 200
 
 
 class ReplyError(AssertionError):
     pass
 
 
-def start(width=1400, height=900):
-    """A headless chromium (works as root), with the console log kept for failure artifacts."""
+def start(width=1400, height=900, extra_args=()):
+    """A headless chromium (works as root), with the console log kept for failure artifacts;
+    `extra_args`: more chromium flags (e.g. --ignore-certificate-errors-spki-list=<pin> to trust
+    one test certificate, tests/integration/test_openwebui_oidc.py)."""
     opts = webdriver.ChromeOptions()
-    for arg in ARGS + (f"--window-size={width},{height}",):
+    for arg in ARGS + tuple(extra_args) + (f"--window-size={width},{height}",):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     # An explicit driver path: selenium's driver manager (which could download) is not consulted.
@@ -97,6 +98,13 @@ def sign_in_error(driver, timeout=20):
         return toast.text.strip()
     except TimeoutException:
         return ""
+
+
+def sso_button(driver, base, provider_name, timeout=60):
+    """The sign-in page's "Continue with <provider_name>" button (OAUTH_PROVIDER_NAME)."""
+    driver.get(base + "/auth")
+    xpath = f"//button[contains(normalize-space(.), 'Continue with {provider_name}')]"
+    return wait(driver, timeout).until(EC.element_to_be_clickable((By.XPATH, xpath)))
 
 
 def sign_out(driver, base):
@@ -243,14 +251,6 @@ def api_post(base, path, tok, body, timeout=30):
                                  headers={"Authorization": "Bearer " + tok, "Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         return json.loads(resp.read().decode())
-
-
-def cap_replies(driver, base, max_tokens=MAX_TOKENS):
-    """Sets the signed-in person's own "Max Tokens" (Settings > General > Advanced Parameters;
-    the page sends it with every message) through the API that settings page uses. The sandbox's
-    tiny model has no chat template, so it does not know where an answer ends and can write for
-    minutes; capped, a reply settles in seconds. Takes effect with the next page load."""
-    api_post(base, "/api/v1/users/user/settings/update", token(driver), {"ui": {"params": {"max_tokens": max_tokens}}})
 
 
 def wait_healthy(base, timeout=300):

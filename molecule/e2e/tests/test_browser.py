@@ -132,7 +132,6 @@ def test_a_new_chat_has_the_default_model(browser, openwebui_url):
 
 
 def test_the_first_message_gets_an_answer(browser, openwebui_url, chat):
-    ui.cap_replies(browser, openwebui_url)  # bounded answers from the template-less sandbox model
     ui.new_chat(browser, openwebui_url)
     before = ui.send(browser, QUESTION)
     reply = ui.wait_reply(browser, before)
