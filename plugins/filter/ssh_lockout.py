@@ -128,7 +128,7 @@ def parse_ssh_connection(value):
 def _covers(rule_port, port):
     if not rule_port:
         return True
-    low, _, high = str(rule_port).partition(":")
+    low, high = (str(rule_port).split(":") + [""])[:2]
     return int(low) <= port <= int(high or low)
 
 
