@@ -16,7 +16,8 @@ description:
     (O(platform_ports)C(.postgresql)) on C(db_servers) from C(ai_servers) and C(db_servers).
   - Runtime C(kubernetes) adds the ports between cluster members of the distribution
     (O(cluster_services)C([)O(distribution)C(])) and C(k8s-pods), everything from O(pod_cidrs) to the
-    hosts of O(cluster_members).
+    hosts of O(cluster_members). The services named in O(controller_services) (the Kubernetes API)
+    also admit O(controller_address), so the controller can still apply objects after hardening.
   - Runtime C(systemd) adds Ollama and Open WebUI (O(platform_ports)C(.ollama), C(.openwebui)) on
     C(ai_servers), from C(ai_servers) only.
   - Then C(tailscale) (everything arriving on O(tailscale_interface)) when that is set, and last
@@ -31,9 +32,20 @@ options:
     type: int
     required: true
   ssh_admin_only:
-    description: SSH only from the C(admin) source (the firewall's admin networks) instead of C(any).
+    description:
+      - SSH only from the C(admin) source (the firewall's admin networks) instead of C(any).
+      - Strings such as C("false") or C("no") are read as booleans, not by their truthiness.
     type: bool
     default: false
+  controller_address:
+    description: Address (or network) the controller connects from; empty for none. Runtime C(kubernetes) only.
+    type: str
+    default: ""
+  controller_services:
+    description: Names of the cluster services that also admit O(controller_address).
+    type: list
+    elements: str
+    default: [k8s-api]
   ingress_group:
     description: Inventory group whose hosts accept HTTP and HTTPS from anywhere.
     type: str
@@ -97,12 +109,14 @@ _value:
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import boolean
 
 # Inventory groups of the platform's hosts.
 AI_SERVERS = "ai_servers"
 DB_SERVERS = "db_servers"
 HTTP_PORT = 80
 HTTPS_PORT = 443
+CONTROLLER_SERVICES = ("k8s-api",)
 
 
 def _fail(msg):
@@ -121,10 +135,25 @@ def _port(platform_ports, service):
     return platform_ports[service]
 
 
+def _with_controller(service, address, names):
+    if not isinstance(service, Mapping) or service.get("name") not in list(names or []):
+        return service
+    sources = service.get("from", ["any"])
+    sources = [sources] if isinstance(sources, str) else list(sources)
+    if "any" in sources or address in sources:
+        return service
+    return dict(service, **{"from": sources + [address]})
+
+
 def hardening_firewall_services(runtime, ssh_port, platform_ports, ssh_admin_only=False, ingress_group=AI_SERVERS,
                                 cluster_services=None, distribution="k3s", cluster_members=None, pod_cidrs=None,
-                                tailscale_interface="", custom_rules=None):
+                                tailscale_interface="", custom_rules=None, controller_address="",
+                                controller_services=CONTROLLER_SERVICES):
     """The services of the hardening firewall, in order."""
+    try:
+        ssh_admin_only = boolean(ssh_admin_only)
+    except TypeError as exc:
+        _fail(f"ssh_admin_only: {exc}")
     services = [
         {"name": "ssh", "port": ssh_port, "from": ["admin"] if ssh_admin_only else ["any"]},
         {"name": "http", "port": HTTP_PORT, "to": [ingress_group]},
@@ -137,7 +166,10 @@ def hardening_firewall_services(runtime, ssh_port, platform_ports, ssh_admin_onl
         if not isinstance(tables, Mapping) or distribution not in tables:
             _fail(f"cluster_services has no services for distribution {distribution!r}")
         members = ["k8s_servers", "k8s_agents"] if cluster_members is None else cluster_members
-        services += _list(tables[distribution], f"cluster_services[{distribution!r}]")
+        cluster = _list(tables[distribution], f"cluster_services[{distribution!r}]")
+        if controller_address:
+            cluster = [_with_controller(service, str(controller_address), controller_services) for service in cluster]
+        services += cluster
         services.append({"name": "k8s-pods", "to": members, "from": [] if pod_cidrs is None else pod_cidrs})
     if runtime == "systemd":
         services += [

@@ -16,6 +16,7 @@ SSH = ("ssh -i /root/.ssh/ailab_test_key -o BatchMode=yes -o StrictHostKeyChecki
        "-o UserKnownHostsFile=/dev/null -o ConnectTimeout=5 -o LogLevel=ERROR")
 CONNECT = "python3 -c \"import socket; socket.create_connection(('{}', {}), timeout=3).close()\""
 DENIED_ALL_BUT_KEYS = "Permission denied (publickey)."
+CONTROLLER = "192.0.2.10"   # the controller's address converge.yml gives the role (SSH_CONNECTION)
 
 
 def name_of(host):
@@ -152,6 +153,8 @@ def expected_rules(host, instance):
     if name_of(host) == SERVER:
         both += [("6443/tcp", "k8s-api"), ("5432/tcp", "postgresql")]
         rules.add(("2379:2380/tcp", server, "etcd"))
+        # The controller (SSH_CONNECTION 192.0.2.10 in converge.yml) keeps reaching the API.
+        rules.add(("6443/tcp", CONTROLLER, "k8s-api"))
     rules |= {(port, source, name) for port, name in both for source in members}
     return {(to, source, f"# ailab-hardening {name}") for to, source, name in rules} | {
         ("9999/tcp", "Anywhere", "# other-role")}
@@ -177,6 +180,16 @@ def test_cluster_api_open_to_members_only(instance):
     with Listener(server, 6443):
         assert agent.run(CONNECT.format(container_ip(server), 6443)).rc == 0, "agent must reach the API"
         assert not reachable_from_outside(container_ip(server), 6443), "6443 must be filtered for non-members"
+
+
+def test_cluster_api_open_to_the_controller_only_on_the_server(instance):
+    # molecule.yml writes hardening_firewall_ssh_admin_only as the string "false": SSH stays open to
+    # all (a truthy string would have dropped every SSH rule), checked by the exact rule sets.
+    server, agent = instance(SERVER), instance(AGENT)
+    assert f"ufw allow from {CONTROLLER} to any port 6443 proto tcp comment 'ailab-hardening k8s-api'" in \
+        server.check_output("ufw show added")
+    assert CONTROLLER not in agent.check_output("ufw show added")
+    assert CONTROLLER not in instance(NFT).check_output("nft list table inet ailab")
 
 
 def test_port_not_allowed_is_unreachable_from_a_member(instance):

@@ -244,3 +244,47 @@ def test_unreadable_backup_file_changes_nothing(host):
     assert failed.returncode == 2, failed.stdout[-3000:]
     assert "pg_restore" in failed.stderr and "not-a-dump.dump" in failed.stderr
     assert psql(host, "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database") == before
+
+
+# -- a configuration the server rejects never stays on disk ----------------------------------
+
+def configure(host, extravars):
+    """The role's configure phase (converge.yml --tags postgres_configure) with extra variables."""
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
+    return subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "--limit", name_of(host),
+         "--tags", "postgres_configure", os.path.join(ROOT, "molecule", "postgres", "converge.yml"),
+         "-e", json.dumps(extravars)],
+        env=env, capture_output=True, text=True, timeout=600, check=False)
+
+
+@pytest.mark.parametrize("extravars, error", [
+    ({"postgres_settings": {"work_mem": "lots"}}, "invalid value for parameter"),
+    ({"postgres_settings": {"no_such_setting": 1}}, "unrecognized configuration parameter"),
+    # Passes the role's own preflight (a CIDR-looking address), refused by PostgreSQL's parser.
+    ({"postgres_hba_entries": [{"database": "openwebui", "user": "openwebui", "address": "10.0.0.0/99"}]},
+     "invalid CIDR mask"),
+], ids=["bad-value", "unknown-setting", "bad-hba-mask"])
+def test_rejected_configuration_is_put_back(host, extravars, error):
+    conf_dir = f"/etc/postgresql/{expected_major(host)}/main"
+    files = [f"{conf_dir}/conf.d/50-ailab.conf", f"{conf_dir}/pg_hba.conf"]
+    before = {path: host.file(path).sha256sum for path in files}
+    live = psql(host, "SELECT setting FROM pg_settings WHERE name IN ('work_mem', 'max_connections') ORDER BY name")
+    started = psql(host, "SELECT pg_postmaster_start_time()")
+
+    result = configure(host, extravars)
+    assert result.returncode != 0, result.stdout[-3000:]
+    assert "PostgreSQL rejected the new configuration" in result.stdout, result.stdout[-3000:]
+    assert error in result.stdout, result.stdout[-3000:]
+
+    # Same files, no backup copies left beside them, same live values, no restart.
+    assert {path: host.file(path).sha256sum for path in files} == before
+    assert "~" not in host.check_output(f"ls -A {conf_dir} {conf_dir}/conf.d")
+    assert psql(host, "SELECT setting FROM pg_settings WHERE name IN ('work_mem', 'max_connections') "
+                      "ORDER BY name") == live
+    assert psql(host, "SELECT pg_postmaster_start_time()") == started
+    assert psql(host, "SELECT count(*) FROM pg_file_settings WHERE error IS NOT NULL") == "0"
+    assert psql(host, "SELECT count(*) FROM pg_hba_file_rules WHERE error IS NOT NULL") == "0"
+    # The next restart (a reboot, an upgrade) starts the server.
+    host.check_output(f"systemctl restart postgresql@{expected_major(host)}-main")
+    assert psql(host, "SELECT 1") == "1"

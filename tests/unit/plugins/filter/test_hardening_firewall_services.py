@@ -100,3 +100,44 @@ def test_bad_input_fails_with_a_clear_message(runtime, changes, message):
 
 def test_filter_is_registered():
     assert FilterModule().filters()["hardening_firewall_services"] is hardening_firewall_services
+
+
+@pytest.mark.parametrize("value", ["false", "no", "False", "0", "off", False, 0])
+def test_ssh_admin_only_written_as_a_false_string_keeps_ssh_open(value):
+    # A string is truthy; the filter must read it as the boolean it spells.
+    assert services("systemd", ssh_admin_only=value)[0]["from"] == ["any"]
+
+
+@pytest.mark.parametrize("value", ["true", "yes", "1", True])
+def test_ssh_admin_only_written_as_a_true_string_limits_ssh(value):
+    assert services("systemd", ssh_admin_only=value)[0]["from"] == ["admin"]
+
+
+def test_ssh_admin_only_that_is_no_boolean_is_refused():
+    with pytest.raises(AnsibleFilterError, match="ssh_admin_only"):
+        services("systemd", ssh_admin_only="maybe")
+
+
+def test_kubernetes_api_admits_the_controller():
+    api = services("kubernetes", controller_address="192.0.2.10")[4]
+    assert api == {"name": "k8s-api", "port": 6443, "to": ["k8s_servers"], "from": MEMBERS + ["admin", "192.0.2.10"]}
+    # Only the API: etcd and the overlay stay between members.
+    others = services("kubernetes", controller_address="192.0.2.10")[5:7]
+    assert others == CLUSTER["k3s"][1:]
+    # The role's vars are not changed in place.
+    assert CLUSTER["k3s"][0]["from"] == MEMBERS + ["admin"]
+
+
+def test_controller_rule_reaches_the_api_server_only():
+    groups = {"k8s_servers": ["server"], "k8s_agents": ["agent"], "ai_servers": [], "db_servers": []}
+    hostvars = {"server": {"ansible_host": "10.0.0.1"}, "agent": {"ansible_host": "10.0.0.2"}}
+    svc = services("kubernetes", controller_address="192.0.2.10")
+    server = firewall_rules(svc, hostvars, groups, "server")
+    agent = firewall_rules(svc, hostvars, groups, "agent")
+    assert [(r["name"], r["port"]) for r in server if r["from"] == "192.0.2.10"] == [("k8s-api", "6443")]
+    assert not [r for r in agent if r["from"] == "192.0.2.10"]
+
+
+def test_no_controller_rule_outside_kubernetes_or_without_an_address():
+    assert services("systemd", controller_address="192.0.2.10") == BASE + PLATFORM
+    assert services("kubernetes", controller_address="")[4] == CLUSTER["k3s"][0]
