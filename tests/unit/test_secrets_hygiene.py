@@ -107,7 +107,7 @@ def test_the_run_says_where_the_credentials_are(run):
         assert (f"Tenant {tenant} credentials: database password in {creds / tenant / 'db_password'}; "
                 f"WEBUI_SECRET_KEY in {creds / tenant / 'webui_secret_key'}; admin password (admin@example.org) "
                 f"in {creds / tenant / 'admin_password'}.") in out
-    assert "WEBUI_SECRET_KEY of ailab/openwebui in openwebui_secret_key (the inventory" in out
+    assert "WEBUI_SECRET_KEY of ailab/openwebui in the inventory (openwebui_secret_key)" in out
 
 
 def test_each_tenant_admin_has_its_own_password(run):
