@@ -105,7 +105,7 @@ def test_the_run_says_where_the_credentials_are(run):
     creds = run["state"] / "credentials" / "tenants"
     for tenant in TENANTS:
         assert (f"Tenant {tenant} credentials: database password in {creds / tenant / 'db_password'}; "
-                f"WEBUI_SECRET_KEY in {creds / tenant / 'webui_secret_key'}; admin password (admin@example.org) "
+                f"WEBUI_SECRET_KEY in {creds / tenant / 'webui_secret_key'}; first admin's password "
                 f"in {creds / tenant / 'admin_password'}.") in out
     assert "WEBUI_SECRET_KEY of ailab/openwebui in the inventory (openwebui_secret_key)" in out
 
