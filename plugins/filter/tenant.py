@@ -87,6 +87,7 @@ _value:
     credentials_dir: {description: Controller directory of its generated credentials., type: str, sample: /c/tenants/big-co}
     db_password_file: {description: The generated database password., type: str, sample: /c/tenants/big-co/db_password}
     secret_key_file: {description: The generated WEBUI_SECRET_KEY., type: str, sample: /c/tenants/big-co/webui_secret_key}
+    admin_password_file: {description: The generated password of its first Open WebUI admin., type: str, sample: /c/tenants/big-co/admin_password}
     manifest_dir: {description: Controller directory of its rendered objects., type: str, sample: /m/tenants/big-co}
     host: {description: Public host of its Open WebUI (empty without one)., type: str, sample: big-co.chat.example.org}
     tls_secret: {description: TLS Secret of its Ingress., type: str, sample: openwebui-big-co-tls}
@@ -137,6 +138,7 @@ def tenant(entry, namespace_prefix="ai-", db_prefix="openwebui_", credentials_di
         "credentials_dir": creds,
         "db_password_file": f"{creds}/db_password",
         "secret_key_file": f"{creds}/webui_secret_key",
+        "admin_password_file": f"{creds}/admin_password",
         "manifest_dir": f"{manifest_dir}/tenants/{name}",
         "host": host,
         "tls_secret": f"openwebui-{name}-tls",

@@ -33,8 +33,9 @@ def ansible_env(**extra: str) -> dict:
 
 def run_playbook(plays: list | str, extravars: dict | None = None, check: bool = False,
                  inventory: str = "localhost,", extra_args: list | None = None,
-                 timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run plays (a list of plays or YAML text) and return the finished process (never raises)."""
+                 timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run plays (a list of plays or YAML text) and return the finished process (never raises).
+    `env`: extra environment variables of the run (e.g. HOME, where ailab_state_dir defaults to)."""
     with tempfile.TemporaryDirectory(prefix="ailab-pb-") as tmp:
         pb = os.path.join(tmp, "play.yml")
         with open(pb, "w") as f:
@@ -51,7 +52,7 @@ def run_playbook(plays: list | str, extravars: dict | None = None, check: bool =
         if check:
             cmd.append("--check")
         cmd += extra_args or []
-        return subprocess.run(cmd, env=ansible_env(), capture_output=True, text=True, timeout=timeout, check=False)
+        return subprocess.run(cmd, env=ansible_env(**(env or {})), capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def render_variants(role: str, variants: dict, base: str | os.PathLike, common: dict | None = None,

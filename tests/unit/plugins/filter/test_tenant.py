@@ -21,6 +21,7 @@ def test_every_name_of_a_tenant():
         "replicas": 2, "namespace": "ai-big-co", "database": "openwebui_big_co", "db_user": "openwebui_big_co",
         "db_secret": "postgres-tenant-big-co", "credentials_dir": "/c/tenants/big-co",
         "db_password_file": "/c/tenants/big-co/db_password", "secret_key_file": "/c/tenants/big-co/webui_secret_key",
+        "admin_password_file": "/c/tenants/big-co/admin_password",
         "manifest_dir": "/m/tenants/big-co", "host": "big-co.chat.example.org", "tls_secret": "openwebui-big-co-tls",
         "ollama_url": "http://ollama.ai-big-co.svc:11434"}
 
