@@ -12,6 +12,7 @@ The first run installs Open WebUI from the wheelhouse into $AILAB_HOME (about 4 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import os
 import subprocess
@@ -68,6 +69,22 @@ def openwebui(ollama_server, openwebui_db, tools_model):
                                          openwebui_db.dsn("openwebui"))
     yield svc
     svc.close()
+
+
+@pytest.fixture(scope="module")
+def operator(openwebui):
+    """A second admin, for the tests that break the chat on purpose: Open WebUI allows 15 sign-ins
+    per e-mail in 3 minutes (routers/auths.py signin_rate_limiter), and every check signs in."""
+    def post(path, body, token=None):
+        headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+        req = urllib.request.Request(openwebui.url + path, data=json.dumps(body).encode(), headers=headers)
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.load(r)
+    token = post("/api/v1/auths/signin", {"email": openwebui.email, "password": openwebui.password})["token"]
+    second = dataclasses.replace(openwebui, email="operator@example.org", password="test-operator-pw", cleanups=[])
+    post("/api/v1/auths/add", {"name": "Operator", "email": second.email, "password": second.password, "role": "admin"},
+         token)
+    return second
 
 
 def model_tools(server, check: bool = False, **options):
@@ -140,7 +157,8 @@ def test_a_model_with_tool_support_keeps_its_builtin_tools(openwebui, tools_set,
     assert answer(detail, f"healthy, database ok, signed in as admin@example.org, {tools_model} answered ").strip()
 
 
-def test_builtin_tools_forced_on_for_a_model_without_tool_support_fail_the_gate(openwebui, tools_set):
+def test_builtin_tools_forced_on_for_a_model_without_tool_support_fail_the_gate(operator, tools_set):
+    openwebui = operator
     forced = model_tools(openwebui, builtin_tools={"tiny:latest": True, "not-served:1b": False})
     assert forced["actions"] == ["builtin_tools true for tiny:latest"] and forced["missing"] == ["not-served:1b"]
     try:
@@ -158,11 +176,12 @@ def test_builtin_tools_forced_on_for_a_model_without_tool_support_fail_the_gate(
     assert check_openwebui(signed_in(openwebui, model="tiny"), 120, secrets=[])
 
 
-def test_expect(openwebui, tools_set):
+def test_expect(operator, tools_set):
+    openwebui = operator
     detail = check_openwebui(signed_in(openwebui, model="tiny", expect=r"\S"), 120, secrets=[])
-    assert answer(detail, "healthy, database ok, signed in as admin@example.org, tiny answered ").strip()
+    assert answer(detail, "healthy, database ok, signed in as operator@example.org, tiny answered ").strip()
     with pytest.raises(CheckFailed, match=rf"^chat with tiny through {openwebui.url} \(stream on, features memory\): "
-                                          r"the reply '.*' does not match expect '\^ailab-never-said\$'$"):
+                                          r"the reply (['\"]).*\1 does not match expect '\^ailab-never-said\$'$"):
         check_openwebui(signed_in(openwebui, model="tiny", expect="^ailab-never-said$"), 120, secrets=[])
 
 
@@ -193,7 +212,8 @@ def test_module_gate_signs_in_and_chats(openwebui, tools_set):
     assert openwebui.password not in out
 
 
-def test_module_gate_fails_with_a_report_when_the_reply_is_not_the_expected_one(openwebui, tools_set):
+def test_module_gate_fails_with_a_report_when_the_reply_is_not_the_expected_one(operator, tools_set):
+    openwebui = operator
     play = [{"hosts": "localhost", "gather_facts": False, "tasks": [
         {"name": "Open WebUI answers", "register": "gate", "ignore_errors": True, "ailab.stack.health_gate": {
             "deadline": 0, "checks": [
