@@ -26,6 +26,7 @@ lets an operator require a known answer.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import typing as t
@@ -40,6 +41,13 @@ MAX_TOKENS = 16
 TOOLS_HINT = ("Open WebUI handed the model its builtin tools, and the model has no tool support: set "
               "capabilities.builtin_tools false for it (openwebui role: openwebui_builtin_tools, "
               "openwebui_model_builtin_tools; Admin Settings > Models > the model > Builtin Tools)")
+
+
+# Sessions of this process (one gate): Open WebUI allows 15 sign-ins per e-mail in 3 minutes
+# (routers/auths.py signin_rate_limiter), fewer than the rounds of a failing gate, whose last error
+# would then be "HTTP 429: API rate limit exceeded" instead of the cause. Later attempts reuse the
+# session while Open WebUI accepts it (GET /api/v1/auths/) and sign in again when it does not.
+SESSIONS: dict[tuple[str, str, str], tuple[str, dict]] = {}
 
 
 def model_id(name: str) -> str:
@@ -191,6 +199,12 @@ def error_notice(status: int, body: str, content_type: str = "") -> tuple[str | 
     return None, reply
 
 
+def session_headers(target, token: str) -> dict:
+    """Open WebUI reads the session from the Authorization header, or else from its token cookie
+    (through the Kubernetes API server, which takes the Authorization header for itself)."""
+    return {"Cookie": f"token={token}"} if target.via_api_server else {"Authorization": f"Bearer {token}"}
+
+
 def _get_json(target, path: str, timeout: float, session: dict, what: str) -> t.Any:
     resp = target.request(path, timeout, headers=session)
     expect_status(resp, [200], what)
@@ -212,18 +226,24 @@ def check_openwebui(spec: dict, timeout: float, secrets: list[str] | None = None
     if not spec.get("email"):
         return detail
     what = f"sign-in as {spec['email']} at {base}"
-    resp = target.request("/api/v1/auths/signin", timeout, "POST",
-                          body={"email": spec["email"], "password": spec["password"]})
-    if resp.status != 200:
-        try:
-            reason = json.loads(resp.body).get("detail") or resp.body
-        except (ValueError, AttributeError):
-            reason = resp.body
-        raise CheckFailed(f"{what} failed: HTTP {resp.status}: {snippet(str(reason))}")
-    user = resp.json(what)
-    token = user.get("token") if isinstance(user, dict) else None
+    key = (base, spec["email"], hashlib.sha256(str(spec["password"]).encode()).hexdigest())
+    token, user = SESSIONS.get(key) or (None, {})
+    if token and target.request("/api/v1/auths/", timeout, headers=session_headers(target, token)).status != 200:
+        token = None
     if not token:
-        raise CheckFailed(f"{what}: no token in the answer")
+        resp = target.request("/api/v1/auths/signin", timeout, "POST",
+                              body={"email": spec["email"], "password": spec["password"]})
+        if resp.status != 200:
+            try:
+                reason = json.loads(resp.body).get("detail") or resp.body
+            except (ValueError, AttributeError):
+                reason = resp.body
+            raise CheckFailed(f"{what} failed: HTTP {resp.status}: {snippet(str(reason))}")
+        user = resp.json(what)
+        token = user.get("token") if isinstance(user, dict) else None
+        if not token:
+            raise CheckFailed(f"{what}: no token in the answer")
+        SESSIONS[key] = (token, user)
     if secrets is not None:
         secrets.append(token)
     detail += f", signed in as {spec['email']}"
@@ -236,8 +256,7 @@ def chat_as_the_ui(spec: dict, target, token: str, user: dict, timeout: float) -
     """Send the first message of a new chat as the browser does; the detail, or CheckFailed."""
     name, wanted = spec["model"], model_id(spec["model"])
     what = f"chat with {name} through {target.shown}"
-    # Open WebUI reads the session from the Authorization header, or else from its token cookie
-    session = {"Cookie": f"token={token}"} if target.via_api_server else {"Authorization": f"Bearer {token}"}
+    session = session_headers(target, token)
     listed = _get_json(target, "/api/models", timeout, session, f"models list of {target.shown}")
     models = listed.get("data") if isinstance(listed, dict) else listed
     model = next((m for m in models or [] if isinstance(m, dict) and m.get("id") == wanted), None)

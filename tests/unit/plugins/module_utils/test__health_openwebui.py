@@ -250,3 +250,19 @@ def test_openwebui_chat_with_a_fully_qualified_ollama_name(owui):
 def test_openwebui_down(closed_port):
     with pytest.raises(CheckFailed, match=f"^GET http://127.0.0.1:{closed_port}/health: cannot connect: "):
         check_openwebui(owui_spec(f"http://127.0.0.1:{closed_port}"), 2)
+
+
+def test_later_attempts_reuse_the_session_and_sign_in_again_when_it_is_refused(owui):
+    # Open WebUI allows 15 sign-ins per e-mail in 3 minutes; a failing gate tries more often than that
+    owui.routes[("GET", "/api/v1/auths/")] = lambda h, b: (
+        (200, {"role": "admin"}) if h.headers.get("Authorization") == "Bearer tok-123456" else (401, {}))
+    spec = owui_spec(owui.url, email="admin@example.org", password="right-pw")
+    for _ in range(3):
+        secrets = []
+        assert check_openwebui(spec, 5, secrets=secrets) == "healthy, database ok, signed in as admin@example.org"
+        assert secrets == ["tok-123456"]
+    paths = [r["path"] for r in owui.seen if r["path"].startswith("/api/v1/auths")]
+    assert paths == ["/api/v1/auths/signin", "/api/v1/auths/", "/api/v1/auths/"]
+    owui.routes[("GET", "/api/v1/auths/")] = lambda h, b: (401, {"detail": "Not authenticated"})
+    check_openwebui(spec, 5, secrets=[])
+    assert [r["path"] for r in owui.seen][-2:] == ["/api/v1/auths/", "/api/v1/auths/signin"]
