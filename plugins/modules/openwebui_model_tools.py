@@ -20,7 +20,7 @@ description:
     decides), and sets the model's own C(capabilities.builtin_tools) to that (Admin Settings > Models >
     the model > Builtin Tools). O(builtin_tools) overrides the choice per model.
   - A model without a record of its own gets one (same id, no base model, no access grants, as the admin
-    page saves it: who may use the model does not change). Everything else in an existing record is kept.
+    page saves it, so who may use the model does not change). Everything else in an existing record is kept.
     Only models whose setting differs are written.
 author: ailab.stack maintainers (@ailab-stack)
 options:
