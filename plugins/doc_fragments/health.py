@@ -270,13 +270,29 @@ options:
             type: str
           model:
             description:
-              - Model for a chat completion through C(/api/chat/completions) (needs O(checks[].openwebui.email)).
+              - Model to chat with through C(/api/chat/completions) (needs O(checks[].openwebui.email)), the
+                way a person's first message in the browser reaches it.
               - An Ollama model may be named as for O(checks[].ollama.model); it is sent as Ollama lists it.
+              - The request is the one Open WebUI's chat page sends (C(Chat.svelte) of Open WebUI 0.12) -
+                streaming unless the model's or the user's C(stream_response) is off, the features the page
+                turns on by default for that model (its C(defaultFeatureIds), memory, web search set to
+                always), the model's default tools, the model as C(/api/models) lists it and a
+                C(session_id), which makes Open WebUI hand the model its builtin tools as it does in the
+                browser. Without C(chat_id) and C(parent_id), so Open WebUI answers over HTTP (Server-Sent
+                Events) and stores no chat. The reply is capped at 16 tokens.
+              - The check fails when the person would get an error notice instead of an answer - an HTTP
+                error (for example C(<model> does not support tools)), an error event in the stream, or an
+                empty reply - and names the model, what was sent and the notice.
             type: str
           prompt:
-            description: Prompt of that chat completion.
+            description: The message sent to O(checks[].openwebui.model).
             type: str
             default: Reply with the single word OK.
+          expect:
+            description:
+              - Regular expression (Python C(re.search)) the reply must match, for a known answer (needs
+                O(checks[].openwebui.model)). Without it any reply that is not an error notice passes.
+            type: str
           validate_certs: *validate_certs
           ca_path: *ca_path
           service: *service

@@ -17,7 +17,8 @@ description:
     first of them also answers C(verify_ollama_prompt) within C(verify_ollama_timeout) seconds,
     unless that prompt is empty.
   - C(openwebui) is one Open WebUI check; with a C(verify_openwebui_admin_email) the admin signs in,
-    and with a C(verify_openwebui_chat_model) as well a chat goes through Open WebUI. With a
+    and with a C(verify_openwebui_chat_model) as well a chat goes through Open WebUI, as the browser
+    sends it, whose reply must match C(verify_openwebui_chat_expect) when that is set. With a
     C(verify_tls_host), two more checks, the certificate of that name and
     C(https://<verify_tls_host>:<verify_tls_port>/health) (both with C(verify_tls_ca_path) when set).
   - C(monitoring) is "Prometheus is ready", then one check per job in C(verify_prometheus_jobs).
@@ -52,7 +53,8 @@ options:
       - "C(ollama): C(verify_ollama_url), C(verify_ollama_models), C(verify_ollama_prompt),
         C(verify_ollama_timeout)."
       - "C(openwebui): C(verify_openwebui_url), C(verify_openwebui_admin_email),
-        C(verify_openwebui_admin_password), C(verify_openwebui_chat_model), C(verify_tls_host),
+        C(verify_openwebui_admin_password), C(verify_openwebui_chat_model),
+        C(verify_openwebui_chat_expect) (read only with a chat model), C(verify_tls_host),
         C(verify_tls_port), C(verify_tls_min_days), C(verify_tls_ca_path)."
       - "C(monitoring): C(verify_prometheus_url), C(verify_prometheus_jobs)."
       - "C(kubernetes): C(verify_k8s_rollouts), C(verify_kubeconfig), C(ailab_namespace)."
@@ -208,6 +210,8 @@ def _openwebui(s):
         if chat_model:
             check["model"] = chat_model
             name += f" and chats with {chat_model}"
+            if s["verify_openwebui_chat_expect"]:
+                check["expect"] = s["verify_openwebui_chat_expect"]
     checks = [{"name": name, "openwebui": check}]
     host = s["verify_tls_host"]
     if host:

@@ -270,6 +270,7 @@ CHECK_SPECS = {
         password={"type": "str", "no_log": True},
         model={"type": "str"},
         prompt={"type": "str", "default": "Reply with the single word OK."},
+        expect={"type": "str"},
         timeout={"type": "int", "default": 60},
         **HTTP_TLS_OPTIONS, **SERVICE),
     "prometheus": dict(
@@ -296,7 +297,7 @@ CHECK_RULES = {
     "http": {"mutually_exclusive": SERVICE_EXCLUDES},
     "ollama": {"required_if": [("loaded", True, ["model"])], "required_by": {"prompt": "model"},
                "mutually_exclusive": SERVICE_EXCLUDES + [["service", "url"]]},
-    "openwebui": {"required_together": [["email", "password"]], "required_by": {"model": "email"},
+    "openwebui": {"required_together": [["email", "password"]], "required_by": {"model": "email", "expect": "model"},
                   "mutually_exclusive": SERVICE_EXCLUDES + [["service", "url"]]},
     "prometheus": {"mutually_exclusive": SERVICE_EXCLUDES + [["service", "url"]]},
 }

@@ -218,8 +218,10 @@ def start_openwebui(workdir: str, ollama_url: str, database_url: str, port: int 
                     extra_env: dict | None = None) -> OpenWebUI:
     """Open WebUI on a free loopback port (or `port`) with its database in PostgreSQL and Ollama at
     ollama_url, set up as the openwebui role sets it up (roles/openwebui/vars/main.yml): offline,
-    embeddings from Ollama, no OpenAI connection, the first admin from WEBUI_ADMIN_*; `extra_env` on
-    top (e.g. the single sign-on settings of an environment file the role rendered)."""
+    embeddings from Ollama, no OpenAI connection, the first admin from WEBUI_ADMIN_*, no builtin tools
+    for a model without a setting of its own (the role's tasks then give them to the models with tool
+    support: ailab.stack.openwebui_model_tools); `extra_env` on top (e.g. the single sign-on settings
+    of an environment file the role rendered)."""
     command = openwebui_venv()
     port = port or services.free_port()
     svc = OpenWebUI(proc=None, workdir=workdir, url=f"http://127.0.0.1:{port}")
@@ -229,6 +231,7 @@ def start_openwebui(workdir: str, ollama_url: str, database_url: str, port: int 
                ENABLE_OLLAMA_API="true", OLLAMA_BASE_URLS=ollama_url, ENABLE_OPENAI_API="false",
                ENABLE_PERSISTENT_CONFIG="false", RAG_EMBEDDING_ENGINE="ollama", RAG_EMBEDDING_MODEL="nomic-embed-text",
                RAG_OLLAMA_BASE_URL=ollama_url, OFFLINE_MODE="true", HF_HUB_OFFLINE="1",
+               DEFAULT_MODEL_METADATA=json.dumps({"capabilities": {"builtin_tools": False}}),
                ENABLE_VERSION_UPDATE_CHECK="false", ANONYMIZED_TELEMETRY="false", SCARF_NO_ANALYTICS="true",
                DO_NOT_TRACK="true")
     env.update(extra_env or {})

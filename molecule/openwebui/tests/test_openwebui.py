@@ -94,6 +94,26 @@ def test_chat_completion_comes_from_the_model(base, token):
     assert out["choices"][0]["message"]["content"].strip()
 
 
+def test_the_model_without_tool_support_gets_no_builtin_tools_and_chats_as_in_the_browser(base, token):
+    # the role's last step (ailab.stack.openwebui_model_tools): tiny's template takes no tools
+    record = call(base, "/api/v1/models/model?id=tiny%3Alatest", token=token)
+    assert record["meta"]["capabilities"]["builtin_tools"] is False
+    # what the browser sends: a session id makes Open WebUI add its builtin tools unless the model's
+    # setting is false; Ollama would refuse them ("tiny:latest does not support tools")
+    req = urllib.request.Request(base + "/api/chat/completions", data=json.dumps({
+        "model": "tiny:latest", "stream": True, "session_id": "molecule-browser-like",
+        "features": {"voice": False, "image_generation": False, "code_interpreter": False, "web_search": False,
+                     "memory": True},
+        "params": {"max_tokens": 16, "temperature": 0},
+        "messages": [{"role": "user", "content": "Say hello in one word."}]}).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"}, method="POST")
+    with urllib.request.urlopen(req, timeout=300) as r:
+        events = [json.loads(line[5:]) for line in r.read().decode().splitlines()
+                  if line.startswith("data:") and line[5:].strip() != "[DONE]"]
+    assert not [e for e in events if "error" in e or "detail" in e], events
+    assert "".join(c.get("delta", {}).get("content") or "" for e in events for c in e.get("choices", [])).strip()
+
+
 def test_users_live_in_postgresql_not_sqlite(host):
     rows = host.check_output("sudo -u postgres psql -d openwebui -Atc 'select email, role from \"user\"'")
     assert rows.splitlines() == [f"{ADMIN['email']}|admin"]

@@ -28,6 +28,7 @@ SETTINGS = {
     "verify_openwebui_admin_email": "admin@example.org",
     "verify_openwebui_admin_password": "pa:ss #\"'\\ x",
     "verify_openwebui_chat_model": "llama3.1:8b",
+    "verify_openwebui_chat_expect": "",
     "verify_tls_host": "chat.example.org",
     "verify_tls_port": 443,
     "verify_tls_ca_path": "",
@@ -121,6 +122,14 @@ def test_openwebui_admin_chats_and_the_certificate_and_https_are_checked():
         {"name": "Open WebUI through https://chat.example.org", "http": {
             "url": "https://chat.example.org:443/health", "json_query": "status"}},
     ]
+
+
+def test_chat_expect_goes_to_the_openwebui_check():
+    result = checks(["openwebui"], verify_openwebui_chat_expect="(?i)ok", verify_tls_host="")
+    assert result[0]["openwebui"]["expect"] == "(?i)ok" and result[0]["openwebui"]["model"] == "llama3.1:8b"
+    # no chat, no expect
+    assert "expect" not in checks(["openwebui"], verify_openwebui_chat_model="", verify_openwebui_chat_expect="x",
+                                  verify_tls_host="")[0]["openwebui"]
 
 
 def test_empty_admin_email_skips_sign_in_and_chat():

@@ -243,18 +243,24 @@ def test_prometheus_check_through_the_proxy(https_web, token_kubeconfig):
 @pytest.fixture
 def owui(https_web):
     """Open WebUI's answers under its proxied path; the chat needs the session (cookie or header)."""
-    def chat(handler, body):
-        cookie = handler.headers.get("Cookie") or ""
-        bearer = handler.headers.get("Authorization") or ""
-        if "token=owui-session-123" not in cookie and bearer != "Bearer owui-session-123":
-            return 401, {"detail": "Not authenticated"}
-        return 200, {"choices": [{"message": {"content": "OK"}}]}
+    def session(answer):
+        def route(handler, body):
+            cookie = handler.headers.get("Cookie") or ""
+            bearer = handler.headers.get("Authorization") or ""
+            if "token=owui-session-123" not in cookie and bearer != "Bearer owui-session-123":
+                return 401, {"detail": "Not authenticated"}
+            return 200, answer
+        return route
 
     https_web.routes.update({
         ("GET", OPENWEBUI + "/health"): lambda h, b: (200, {"status": True}),
         ("GET", OPENWEBUI + "/health/db"): lambda h, b: (200, {"status": True}),
-        ("POST", OPENWEBUI + "/api/v1/auths/signin"): lambda h, b: (200, {"token": "owui-session-123"}),
-        ("POST", OPENWEBUI + "/api/chat/completions"): chat,
+        ("POST", OPENWEBUI + "/api/v1/auths/signin"): lambda h, b: (200, {"token": "owui-session-123", "role": "admin"}),
+        ("GET", OPENWEBUI + "/api/models"): session({"data": [{"id": "tiny:latest", "owned_by": "ollama"}]}),
+        ("GET", OPENWEBUI + "/api/config"): session({"features": {}}),
+        ("GET", OPENWEBUI + "/api/v1/users/user/settings"): session(None),
+        ("POST", OPENWEBUI + "/api/chat/completions"): session('data: {"choices": [{"delta": {"content": "OK"}}]}\n\n'
+                                                               'data: [DONE]\n\n'),
     })
     return https_web
 
@@ -270,7 +276,8 @@ def test_openwebui_session_goes_in_the_cookie_the_api_server_forwards(owui, toke
     spec = owui_spec(service(token_kubeconfig(owui.url), name="openwebui", port=8080))
     assert check_openwebui(spec, 5, secrets) == "healthy, database ok, signed in as admin@example.org, tiny answered 'OK'"
     assert [r["path"].removeprefix(OPENWEBUI) for r in owui.seen] == [
-        "/health", "/health/db", "/api/v1/auths/signin", "/api/chat/completions"]
+        "/health", "/health/db", "/api/v1/auths/signin", "/api/models", "/api/config", "/api/v1/users/user/settings",
+        "/api/chat/completions"]
     chat = owui.seen[-1]["headers"]
     # the API server's credentials in Authorization (it removes the header), Open WebUI's in the cookie
     assert chat["authorization"] == "Bearer k8s-token-0123456789"
