@@ -55,18 +55,50 @@ def test_chat_history_is_in_postgres_and_in_the_backup(host, token):
     assert "TABLE DATA public chat" in listing
 
 
-def test_health_gate_passes_from_a_fresh_run():
+def run_playbook(name, db_password="e2e-db-password"):
+    """ansible-playbook playbooks/<name> over SSH with molecule's inventory, as the converge ran."""
     inventory = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "inventory")
     hostvars = json.loads(subprocess.run(["ansible-inventory", "-i", inventory, "--host", "e2e-bookworm"],
                                          capture_output=True, text=True, timeout=120, check=True).stdout)
     assert (hostvars["ansible_connection"], hostvars["ansible_user"]) == ("ssh", "admin"), "the runs must go over SSH"
     res = subprocess.run(
-        ["ansible-playbook", "-i", inventory, os.path.join(ROOT, "playbooks", "verify.yml"),
+        ["ansible-playbook", "-i", inventory, os.path.join(ROOT, "playbooks", name),
          "-e", "openwebui_admin_email=admin@e2e.test", "-e", "openwebui_admin_password=e2e-admin-password",
-         "-e", "postgres_openwebui_password=e2e-db-password"],
-        capture_output=True, text=True, timeout=600, check=False)
+         "-e", f"postgres_openwebui_password={db_password}"],
+        capture_output=True, text=True, timeout=900, check=False)
     assert res.returncode == 0, res.stdout[-4000:]
     assert "failed=0" in res.stdout
+    return res.stdout
+
+
+def wait_database_ok(host, timeout=300):
+    """Open WebUI's /health/db from inside the server, until it answers 200 or `timeout` s pass."""
+    probe = ("import time, urllib.request\n"
+             f"end = time.time() + {timeout}\n"
+             "while True:\n"
+             "    try:\n"
+             "        urllib.request.urlopen('http://127.0.0.1:8080/health/db', timeout=10); break\n"
+             "    except Exception:\n"
+             "        if time.time() > end: raise\n"
+             "        time.sleep(3)\n")
+    out = host.run(f"python3 -c {shlex.quote(probe)}")
+    assert out.rc == 0, f"Open WebUI does not reach its database: {out.stderr[-2000:]}"
+
+
+def test_health_gate_passes_from_a_fresh_run():
+    run_playbook("verify.yml")
+
+
+def test_a_rotated_database_password_reaches_open_webui_in_the_postgres_stage(host):
+    """The postgres stage alone changes the Open WebUI role's password: Open WebUI gets the new one in
+    that stage, so its next restart still reaches the database (before, it kept the old password
+    until the openwebui stage, and a run stopping in between left it unable to restart). Then back."""
+    for password in ("e2e-db-password-rotated", "e2e-db-password"):
+        out = run_playbook("postgres.yml", db_password=password)
+        assert re.search(r"RUNNING HANDLER \[[^\]]*openwebui : Restart open-webui\]", out), out[-4000:]
+        host.check_output("systemctl restart open-webui")
+        wait_database_ok(host)
+        assert api(host, "POST", "/api/v1/auths/signin", ADMIN)["token"]
 
 
 def test_platform_ports_are_closed_to_strangers(host):

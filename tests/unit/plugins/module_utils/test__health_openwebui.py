@@ -257,10 +257,10 @@ def test_later_attempts_reuse_the_session_and_sign_in_again_when_it_is_refused(o
     owui.routes[("GET", "/api/v1/auths/")] = lambda h, b: (
         (200, {"role": "admin"}) if h.headers.get("Authorization") == "Bearer tok-123456" else (401, {}))
     spec = owui_spec(owui.url, email="admin@example.org", password="right-pw")
-    for _ in range(3):
+    for attempt in range(3):
         secrets = []
-        assert check_openwebui(spec, 5, secrets=secrets) == "healthy, database ok, signed in as admin@example.org"
-        assert secrets == ["tok-123456"]
+        assert check_openwebui(spec, 5, secrets=secrets) == "healthy, database ok, signed in as admin@example.org", attempt
+        assert secrets == ["tok-123456"], attempt
     paths = [r["path"] for r in owui.seen if r["path"].startswith("/api/v1/auths")]
     assert paths == ["/api/v1/auths/signin", "/api/v1/auths/", "/api/v1/auths/"]
     owui.routes[("GET", "/api/v1/auths/")] = lambda h, b: (401, {"detail": "Not authenticated"})
