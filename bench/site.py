@@ -9,8 +9,8 @@ operator account with pipelining and ControlPersist (ansible.cfg). Each phase ho
 /tmp/ailab-molecule.lock only while its containers run, and removes them before releasing it.
 
   python bench/site.py                          every phase, tables to stdout and bench/results/<date>.md
-  python bench/site.py --phases site,gates      some phases (site gates fleet hardening_rerun ollama_noop;
-                                                gates runs on the site phase's host)
+  python bench/site.py --phases site,gates      some phases (site first_chat gates fleet hardening_rerun
+                                                ollama_noop; first_chat and gates run on the site phase's host)
   python bench/site.py --fleet 1,2,4            fleet sizes (default 1,4,8)
 
 Columns: wall = seconds of the whole ansible-playbook run; tasks run / skipped / changed = PLAY
@@ -255,7 +255,7 @@ def top_table(r: Result) -> str:
 
 # ---- phases -------------------------------------------------------------------------------------
 
-def phase_site(workdir: str, gates: bool) -> list[str]:
+def phase_site(workdir: str, gates: bool, first_chat: bool) -> list[str]:
     sb = Sandbox("site", 1, workdir)
     site = os.path.join(ROOT, "playbooks", "site.yml")
     with machine_lock():
@@ -264,6 +264,7 @@ def phase_site(workdir: str, gates: bool) -> list[str]:
             first = ansible_playbook("first converge", sb, site)
             if first.rc:
                 sys.exit(first.output[-5000:])
+            chat = phase_first_chat(sb) if first_chat else []
             noop = ansible_playbook("no-op re-run", sb, site)
             stage = ansible_playbook(f"{TAG_STAGE} alone (--tags {TAG_STAGE})", sb, site, "--tags", TAG_STAGE)
             extra = phase_gates(sb) if gates else []
@@ -278,7 +279,75 @@ def phase_site(workdir: str, gates: bool) -> list[str]:
            "### per stage", "", stage_table(first, noop), "",
            "### per role", "", role_table(first, noop), "",
            "### where the no-op re-run spends its time", "", top_table(noop), ""]
-    return out + extra
+    return out + chat + extra
+
+
+QUESTION, FOLLOW_UP = "What is the capital of France?", "And what is the capital of Italy?"
+
+
+def _timed_reply(ui, driver, text: str, timeout: float = 300, settle: float = 3.0) -> tuple[float, float, str]:
+    """Sends `text` as a person does; seconds from Enter to the reply's first rendered words and to its
+    last change (the streaming cursor gone, then `settle` s without a change), and the reply."""
+    before = ui.send(driver, text)
+    sent = time.monotonic()
+    first = last = None
+    shown = None
+    while time.monotonic() - sent < timeout:
+        found = ui.replies(driver)
+        now = time.monotonic()
+        try:
+            current = found[before].text.strip() if len(found) > before else ""
+            streaming = bool(found[before].find_elements("css selector", ".animate-cursor-pulse")) if current else True
+        except Exception:  # noqa: BLE001 - the element re-rendered between the two reads
+            continue
+        if current and first is None:
+            first = now
+        if current != shown:
+            shown, last = current, now
+        elif current and not streaming and now - last >= settle:
+            for notice in ui.ERROR_NOTICES:
+                if notice.lower() in current.lower():
+                    raise RuntimeError(f"first chat: the reply is an error notice: {current!r}")
+            return first - sent, last - sent, current
+        time.sleep(0.1)
+    raise RuntimeError(f"first chat: no settled reply after {timeout} s (last text: {shown!r})")
+
+
+def phase_first_chat(sb: Sandbox) -> list[str]:
+    """Right after site.yml, as a person: headless chromium (molecule/e2e/tests/owui_browser.py) signs the
+    admin in, opens a new chat with the default model and sends a question, then a follow-up; then a new
+    chat after an Ollama restart (the model not loaded). Open WebUI's port is opened to this machine for
+    the phase (ufw, as test_browser.py does), and closed again."""
+    sys.path.insert(0, os.path.join(ROOT, "molecule", "e2e", "tests"))
+    import owui_browser as ui  # pylint: disable=import-outside-toplevel,import-error
+    with open(sb.secrets, encoding="utf-8") as f:
+        secrets = yaml.safe_load(f)
+    rule = ["proto", "tcp", "from", f"{PREFIX}1", "to", "any", "port", "8080"]
+    sb.exec(0, "ufw", "allow", *rule, "comment", "bench first chat")
+    url = f"http://{sb.addresses[0]}:8080"
+    rows = []
+    driver = ui.start(1280, 800)
+    try:
+        ui.wait_healthy(url, timeout=120)
+        t = time.monotonic()
+        ui.sign_in(driver, url, secrets["openwebui_admin_email"], secrets["openwebui_admin_password"])
+        ui.new_chat(driver, url)
+        rows.append(["sign in and a new chat with the default model", "", f"{time.monotonic() - t:.1f}", ""])
+        for label, text in (("first message, right after site.yml", QUESTION), ("follow-up in the same chat", FOLLOW_UP)):
+            first, done, reply = _timed_reply(ui, driver, text)
+            rows.append([label, f"{first:.1f}", f"{done:.1f}", reply[:60].replace("|", "/")])
+        sb.exec(0, "systemctl", "restart", "ollama")
+        _wait_ollama(sb)
+        ui.new_chat(driver, url)
+        first, done, reply = _timed_reply(ui, driver, QUESTION)
+        rows.append(["new chat after an ollama restart (cold model)", f"{first:.1f}", f"{done:.1f}",
+                     reply[:60].replace("|", "/")])
+    finally:
+        driver.quit()
+        sb.exec(0, "ufw", "delete", "allow", *rule)
+    return ["## first chat in the browser (headless chromium)", "",
+            ansible_output.markdown_table(("step", "first words s", "complete s", "reply (first 60 characters)"), rows),
+            "", "Seconds from Enter; complete = the reply's last change (the page then shows it unchanged for 3 s).", ""]
 
 
 def _ttft(sb: Sandbox, model: str) -> float:
@@ -372,7 +441,7 @@ def phase_module(name: str) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--phases", default="site,gates,fleet,hardening_rerun,ollama_noop")
+    parser.add_argument("--phases", default="site,first_chat,gates,fleet,hardening_rerun,ollama_noop")
     parser.add_argument("--fleet", default="1,4,8")
     parser.add_argument("--output", default=os.path.join(HERE, "results",
                                                          f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d}.md"))
@@ -387,8 +456,8 @@ def main() -> None:
         print("\n".join(lines), flush=True)
         for phase in phases:
             if phase == "site":
-                new = phase_site(workdir, gates="gates" in phases)
-            elif phase == "gates":
+                new = phase_site(workdir, gates="gates" in phases, first_chat="first_chat" in phases)
+            elif phase in ("gates", "first_chat"):
                 continue  # on the site phase's host, right after its runs
             elif phase == "fleet":
                 new = phase_fleet(workdir, [int(x) for x in args.fleet.split(",")])
