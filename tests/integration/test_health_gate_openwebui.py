@@ -29,6 +29,9 @@ from helpers.playbook import run_playbook
 from ansible_collections.ailab.stack.plugins.module_utils._health import CheckFailed
 from ansible_collections.ailab.stack.plugins.module_utils._health_openwebui import check_openwebui
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "molecule", "e2e", "tests"))
+import owui_browser as ui  # noqa: E402  (the e2e scenario's browser steps, shared)
+
 
 @pytest.fixture(scope="module")
 def openwebui_db():
@@ -174,6 +177,34 @@ def test_builtin_tools_forced_on_for_a_model_without_tool_support_fail_the_gate(
         restored = model_tools(openwebui)
     assert restored["actions"] == ["builtin_tools false for tiny:latest"]
     assert check_openwebui(signed_in(openwebui, model="tiny"), 120, secrets=[])
+
+
+def browser_chat(server, model: str) -> str:
+    """A person's first message in headless chromium (the e2e scenario's steps, owui_browser.py): sign in,
+    a new chat with `model` (?models=), a question; the rendered reply, or ui.ReplyError for a notice."""
+    driver = ui.start()
+    try:
+        ui.sign_in(driver, server.url, server.email, server.password)
+        driver.get(f"{server.url}/?models={model}")
+        ui.wait(driver).until(lambda d: ui.selected_model(d) == model)
+        ui.close_whats_new(driver, timeout=1.5)
+        return ui.wait_reply(driver, ui.send(driver, "What is the capital of France?"))
+    finally:
+        driver.quit()
+
+
+def test_the_browser_shows_the_tools_notice_while_builtin_tools_are_forced_on(operator, tools_set):
+    """What the e2e browser test met before the fix (Open WebUI's default: builtin tools for every
+    model): the person's first message gets the notice, and owui_browser.wait_reply, which the e2e
+    browser test waits with, fails on it. (With the role's setting the e2e test gets its reply from the
+    sandbox's model; this module's `tiny` has the bare GGUF template and would write on for minutes.)"""
+    openwebui = operator
+    model_tools(openwebui, builtin_tools={"tiny:latest": True})
+    try:
+        with pytest.raises(ui.ReplyError, match="the reply is an error notice: .*does not support tools"):
+            browser_chat(openwebui, "tiny:latest")
+    finally:
+        assert model_tools(openwebui)["actions"] == ["builtin_tools false for tiny:latest"]
 
 
 def test_expect(operator, tools_set):
