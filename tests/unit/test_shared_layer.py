@@ -183,6 +183,11 @@ def test_every_play_loads_the_shared_layer_first():
         for play in yaml.safe_load(path.read_text()):
             if any(k.endswith("import_playbook") for k in play):
                 continue
+            if any("ailab.stack.inventory_check" in task for task in play.get("tasks", [])):
+                # preflight's play 1 judges the inventory as written, every role's spec at once
+                # (the action reads the shared layer's defaults and spec itself): loading the shared
+                # layer first would stop at its own first problem
+                continue
             roles = [r["role"] if isinstance(r, dict) else r for r in play.get("roles", [])]
             if roles[:1] != ["ailab.stack.ailab"]:
                 missing.append(f"{path.name}: {play['name']}")
