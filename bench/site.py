@@ -116,7 +116,8 @@ class Sandbox:
             os.symlink(os.path.join(ROOT, "inventories", "sandbox", "group_vars", "all", "ailab.yml"), link)
         hosts = {n: {"ansible_host": a} for n, a in zip(self.names, self.addresses)}
         inventory = {"all": {
-            "children": {"ai_servers": {"hosts": hosts}, "db_servers": {"hosts": {self.names[0]: {}}}},
+            # every host a whole box (its own database), as the preflight stage wants a fleet of them
+            "children": {"ai_servers": {"hosts": hosts}, "db_servers": {"hosts": {n: {} for n in self.names}}},
             "vars": {
                 "ansible_connection": "ssh", "ansible_user": "admin",
                 "ansible_ssh_private_key_file": os.path.join(self.dir, "id_ed25519"),
