@@ -115,10 +115,13 @@ class Sandbox:
         if not os.path.lexists(link):
             os.symlink(os.path.join(ROOT, "inventories", "sandbox", "group_vars", "all", "ailab.yml"), link)
         hosts = {n: {"ansible_host": a} for n, a in zip(self.names, self.addresses)}
+        # One PostgreSQL (the systemd runtime's) on the first host, listening on its address for the
+        # others' Open WebUI, as the preflight stage wants a fleet (the fleet phase installs neither).
+        hosts[self.names[0]]["postgres_listen_addresses"] = ["localhost", self.addresses[0]]
         inventory = {"all": {
-            # every host a whole box (its own database), as the preflight stage wants a fleet of them
-            "children": {"ai_servers": {"hosts": hosts}, "db_servers": {"hosts": {n: {} for n in self.names}}},
+            "children": {"ai_servers": {"hosts": hosts}, "db_servers": {"hosts": {self.names[0]: {}}}},
             "vars": {
+                **({"ailab_postgres_host": self.addresses[0]} if len(self.names) > 1 else {}),
                 "ansible_connection": "ssh", "ansible_user": "admin",
                 "ansible_ssh_private_key_file": os.path.join(self.dir, "id_ed25519"),
                 "ansible_host_key_checking": True,
