@@ -287,6 +287,8 @@ def phase_site(workdir: str, gates: bool, first_chat: bool) -> list[str]:
 
 
 QUESTION, FOLLOW_UP = "What is the capital of France?", "And what is the capital of Italy?"
+# A reply goes into bench/results/*.md, which ansible-test sanity wants without Unicode quotes.
+ASCII_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
 
 
 def _timed_reply(ui, driver, text: str, timeout: float = 300, settle: float = 3.0) -> tuple[float, float, str]:
@@ -312,7 +314,7 @@ def _timed_reply(ui, driver, text: str, timeout: float = 300, settle: float = 3.
             for notice in ui.ERROR_NOTICES:
                 if notice.lower() in current.lower():
                     raise RuntimeError(f"first chat: the reply is an error notice: {current!r}")
-            return first - sent, last - sent, current
+            return first - sent, last - sent, current.translate(ASCII_QUOTES)
         time.sleep(0.1)
     raise RuntimeError(f"first chat: no settled reply after {timeout} s (last text: {shown!r})")
 
