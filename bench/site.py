@@ -291,32 +291,14 @@ QUESTION, FOLLOW_UP = "What is the capital of France?", "And what is the capital
 ASCII_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
 
 
-def _timed_reply(ui, driver, text: str, timeout: float = 300, settle: float = 3.0) -> tuple[float, float, str]:
+def _timed_reply(ui, driver, text: str, timeout: float = 300) -> tuple[float, float, str]:
     """Sends `text` as a person does; seconds from Enter to the reply's first rendered words and to its
-    last change (the streaming cursor gone, then `settle` s without a change), and the reply."""
+    last change (owui_browser.wait_reply: streaming done, then 3 s without a change), and the reply."""
     before = ui.send(driver, text)
     sent = time.monotonic()
-    first = last = None
-    shown = None
-    while time.monotonic() - sent < timeout:
-        found = ui.replies(driver)
-        now = time.monotonic()
-        try:
-            current = found[before].text.strip() if len(found) > before else ""
-            streaming = bool(found[before].find_elements("css selector", ".animate-cursor-pulse")) if current else True
-        except Exception:  # noqa: BLE001 - the element re-rendered between the two reads
-            continue
-        if current and first is None:
-            first = now
-        if current != shown:
-            shown, last = current, now
-        elif current and not streaming and now - last >= settle:
-            for notice in ui.ERROR_NOTICES:
-                if notice.lower() in current.lower():
-                    raise RuntimeError(f"first chat: the reply is an error notice: {current!r}")
-            return first - sent, last - sent, current.translate(ASCII_QUOTES)
-        time.sleep(0.1)
-    raise RuntimeError(f"first chat: no settled reply after {timeout} s (last text: {shown!r})")
+    times: dict = {}
+    reply = ui.wait_reply(driver, before, timeout=timeout, times=times)
+    return times["first"] - sent, times["last"] - sent, reply.translate(ASCII_QUOTES)
 
 
 def phase_first_chat(sb: Sandbox) -> list[str]:

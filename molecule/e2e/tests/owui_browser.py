@@ -169,10 +169,13 @@ def send(driver, text):
     return before
 
 
-def wait_reply(driver, before, timeout=180, settle=3.0):
+def wait_reply(driver, before, timeout=180, settle=3.0, times=None):
     """Waits for reply number before+1 to appear, finish streaming and stop changing for `settle`
-    seconds; returns its text. Raises ReplyError with the text when it is an error notice."""
+    seconds; returns its text. Raises ReplyError with the text when it is an error notice. With a
+    dict `times`: times["first"] = when its first words showed, times["last"] = when it last changed
+    or was still streaming (time.monotonic(), for bench/site.py)."""
     state = {"text": None, "since": time.monotonic()}
+    times = {} if times is None else times
 
     def settled(d):
         found = replies(d)
@@ -182,6 +185,8 @@ def wait_reply(driver, before, timeout=180, settle=3.0):
         text = reply.text.strip()
         streaming = reply.find_elements(By.CSS_SELECTOR, ".animate-cursor-pulse")
         now = time.monotonic()
+        if text and "first" not in times:
+            times["first"] = now
         if text != state["text"] or streaming:
             state["text"], state["since"] = text, now
             return False
@@ -192,6 +197,7 @@ def wait_reply(driver, before, timeout=180, settle=3.0):
     except TimeoutException:
         stop(driver)  # or the model goes on writing (and holding Ollama) after the browser has gone
         raise ReplyError(f"no settled reply after {timeout} s (last text: {state['text']!r})") from None
+    times["last"] = state["since"]
     for notice in ERROR_NOTICES:
         if notice.lower() in text.lower():
             raise ReplyError(f"the reply is an error notice: {text!r}")
