@@ -303,6 +303,7 @@ class Check:
         self.attempts = 0
         self.seconds = 0.0
         self.last_error = ""
+        self.full_error = ""   # the error of the last attempt that had its whole timeout
         self.detail = ""
 
     def report(self) -> dict:
@@ -316,7 +317,8 @@ def run_gate(checks: list[Check], deadline: float, interval: float = 2.0, backof
     """Try every pending check once per round until all passed or `deadline` seconds went by.
 
     A check that passed is not tried again. Each attempt gets its own timeout, cut to the time
-    left (at least 1 s). Errors are masked with `secrets` (which checks may extend, e.g. tokens).
+    left (at least 1 s); when such a cut attempt fails, the report keeps the last full attempt's
+    error first (the cut one may have failed for lack of time alone). Errors are masked with `secrets` (which checks may extend, e.g. tokens).
     """
     secrets = secrets if secrets is not None else []
     start = clock()
@@ -324,7 +326,8 @@ def run_gate(checks: list[Check], deadline: float, interval: float = 2.0, backof
     delay = interval
     while True:
         for check in [c for c in checks if not c.ok]:
-            timeout = max(1.0, min(float(check.spec.get("timeout") or 10), end - clock()))
+            own_timeout = float(check.spec.get("timeout") or 10)
+            timeout = max(1.0, min(own_timeout, end - clock()))
             check.attempts += 1
             try:
                 func = CHECKS.get(check.type)
@@ -339,6 +342,13 @@ def run_gate(checks: list[Check], deadline: float, interval: float = 2.0, backof
                 check.last_error = mask_text(str(e), secrets)
             except Exception as e:  # a bug or an unexpected library error must not hide the other checks
                 check.last_error = mask_text(f"{type(e).__name__}: {e}", secrets)
+            if check.ok or timeout >= own_timeout:
+                check.full_error = check.last_error
+            elif check.full_error:
+                # An attempt the deadline cut short may have failed for that alone: the report leads
+                # with what the last full attempt said.
+                check.last_error = (f"{check.full_error} (the final attempt, cut to {timeout:g}s by the "
+                                    f"deadline: {check.last_error})")
             check.seconds = clock() - start
         if all(c.ok for c in checks):
             return True

@@ -164,6 +164,15 @@ def test_gate_stops_at_deadline_and_keeps_last_error(scripted):
     assert c.spec["timeouts"] == [5, 3.0, 1.0]   # attempt timeout: min(timeout, time left), at least 1 s
 
 
+def test_gate_report_leads_with_the_last_full_attempt_when_the_deadline_cut_the_final_one(scripted):
+    clock = FakeClock()
+    c = scripted_check("c", CheckFailed("model missing"), CheckFailed("model still missing"),
+                       CheckFailed("timed out after 1s"), timeout=2)
+    assert _health.run_gate([c], deadline=5, interval=2, backoff=1.5, clock=clock, sleep=clock.sleep) is False
+    assert c.spec["timeouts"] == [2, 2, 1.0]
+    assert c.last_error == "model still missing (the final attempt, cut to 1s by the deadline: timed out after 1s)"
+
+
 def test_gate_deadline_zero_tries_once(scripted):
     clock = FakeClock()
     c = scripted_check("c", CheckFailed("down"), "never reached")
