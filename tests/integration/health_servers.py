@@ -351,7 +351,6 @@ class Nginx(services.Service):
         services.wait_for(reloaded, 30, "nginx reload", self.proc, os.path.join(self.workdir, "error.log"))
 
 
-
 def start_nginx(workdir: str, upstream: str, cert: str, key: str) -> Nginx:
     """nginx in the foreground with the good configuration, HTTPS and plain HTTP on free loopback
     ports (as root its workers run as www-data: they own the temporary directories)."""
