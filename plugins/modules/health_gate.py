@@ -339,7 +339,7 @@ CHECK_SPECS = {
     "openwebui_stream": dict(
         model={"type": "str", "required": True},
         prompt={"type": "str", "default": "Count from 1 to 30, one number per line."},
-        max_tokens={"type": "int", "default": 24},
+        max_tokens={"type": "int", "default": 24, "no_log": False},
         timeout={"type": "int", "default": 60},
         **OPENWEBUI_BEHIND_PROXY),
     "openwebui_upload": dict(
