@@ -360,4 +360,126 @@ options:
           kubeconfig: *kubeconfig
           context: *context
           timeout: *timeout
+      http_redirect:
+        description:
+          - Plain HTTP answers with a redirect (301, 302, 303, 307 or 308) to HTTPS, as the proxy in front
+            of Open WebUI should. Redirects are not followed.
+        type: dict
+        suboptions:
+          url:
+            description: The C(http://) URL to request, for example C(http://chat.example.org/).
+            type: str
+            required: true
+          location:
+            description: Start the C(Location) must have (default C(https://<host of url>)).
+            type: str
+          timeout: *timeout
+      websocket:
+        description:
+          - The WebSocket upgrade of Open WebUI's Socket.IO endpoint works through the proxy - the answer is
+            HTTP 101 with the right C(Sec-WebSocket-Accept), and the upgraded connection carries Engine.IO's
+            open packet (a proxy that drops the C(Upgrade)/C(Connection) headers gets HTTP 400 from Open WebUI).
+        type: dict
+        suboptions:
+          url:
+            description: Base URL of Open WebUI through the proxy, for example C(https://chat.example.org).
+            type: str
+            required: true
+          path:
+            description: Path (and query) of the upgrade request.
+            type: str
+            default: /ws/socket.io/?EIO=4&transport=websocket
+          validate_certs: *validate_certs
+          ca_path: *ca_path
+          timeout: *timeout
+      openwebui_stream:
+        description:
+          - A streamed chat completion through the proxy (C(POST /api/chat/completions), C(stream) true, as the
+            admin) arrives in pieces. It fails when the time from the first to the last content chunk is less
+            than a tenth of the time to the last one (a buffering proxy hands the whole answer over at once),
+            or when fewer than 3 content chunks came.
+          - Signs in with the session of O(checks[].openwebui) (no more sign-ins). Stores no chat.
+        type: dict
+        suboptions:
+          url: &proxy_url
+            description: Base URL of Open WebUI through the proxy, for example C(https://chat.example.org).
+            type: str
+            required: true
+          email: &proxy_email
+            description: Admin e-mail to sign in with.
+            type: str
+            required: true
+          password: &proxy_password
+            description: Admin password.
+            type: str
+            required: true
+          model:
+            description: Model to chat with (named as for O(checks[].openwebui.model)).
+            type: str
+            required: true
+          prompt:
+            description: The message; its answer needs more than a few tokens.
+            type: str
+            default: Count from 1 to 30, one number per line.
+          max_tokens:
+            description: Cap of the answer's length.
+            type: int
+            default: 24
+          validate_certs: *validate_certs
+          ca_path: *ca_path
+          timeout: *timeout_completion
+      openwebui_upload:
+        description:
+          - A file of O(checks[].openwebui_upload.size_mb) MB is accepted through the proxy by
+            C(POST /api/v1/files/?process=false) (what the chat's attach button sends, without the text
+            extraction and embedding), then deleted with C(DELETE /api/v1/files/<id>).
+          - A 413 names who refused it, the proxy (C(client_max_body_size)) or Open WebUI (C(RAG_FILE_MAX_SIZE)).
+        type: dict
+        suboptions:
+          url: *proxy_url
+          email: *proxy_email
+          password: *proxy_password
+          size_mb:
+            description: Size of the upload in MB (1 or more).
+            type: int
+            default: 100
+          validate_certs: *validate_certs
+          ca_path: *ca_path
+          timeout:
+            description: *timeout_description
+            type: int
+            default: 120
+      openwebui_slow_request:
+        description:
+          - A request through the proxy whose answer takes O(checks[].openwebui_slow_request.seconds) (more than
+            the 60 s read timeout of nginx and Traefik by default) is not cut.
+          - Open WebUI has no endpoint that waits, so the check serves a helper on
+            O(checks[].openwebui_slow_request.callback_host) that answers after that many seconds, and asks
+            Open WebUI, as the admin, to verify a terminal server there
+            (C(POST /api/v1/configs/terminal_servers/verify), which saves nothing). Nothing crosses the proxy
+            until the helper answers, as with a slow model's non-streamed answer.
+          - Open WebUI must reach the helper, so the gate runs on the Open WebUI host, and C(ENABLE_TOOL_SERVERS)
+            must be true (its default). Open WebUI's own C(AIOHTTP_CLIENT_TIMEOUT) (300 s) must exceed the seconds.
+        type: dict
+        suboptions:
+          url: *proxy_url
+          email: *proxy_email
+          password: *proxy_password
+          seconds:
+            description: How long the request takes.
+            type: int
+            default: 70
+          callback_host:
+            description: Address the helper listens on, which Open WebUI connects to.
+            type: str
+            default: 127.0.0.1
+          validate_certs: *validate_certs
+          ca_path: *ca_path
+          timeout:
+            description:
+              - Seconds each connection or request of an attempt may take; more than
+                O(checks[].openwebui_slow_request.seconds).
+              - It is cut to the time left before O(deadline), at least 1 s.
+            type: int
+            default: 120
 """

@@ -10,8 +10,9 @@ name: verify_checks
 short_description: The health_gate checks of platform stages, built from the verify role's variables
 description:
   - Returns the list of checks that the O(ailab.stack.health_gate#module:checks) option takes, for
-    the stages in the input, always in the order C(postgres), C(ollama), C(openwebui),
-    C(monitoring), C(kubernetes) (whatever the order of the input).
+    the stages in the input, always in the order C(postgres), C(ollama), C(openwebui), C(ingress),
+    C(monitoring), C(kubernetes) (whatever the order of the input). A check that two stages both
+    build (the certificate) is listed once.
   - C(postgres) is one check that signs in and runs C(verify_postgres_query).
   - C(ollama) is "Ollama API answers", then one check per name in C(verify_ollama_models); the
     first of them also answers C(verify_ollama_prompt) within C(verify_ollama_timeout) seconds,
@@ -21,6 +22,12 @@ description:
     sends it, whose reply must match C(verify_openwebui_chat_expect) when that is set. With a
     C(verify_tls_host), two more checks, the certificate of that name and
     C(https://<verify_tls_host>:<verify_tls_port>/health) (both with C(verify_tls_ca_path) when set).
+  - C(ingress) is the proxy in front of Open WebUI, on C(ailab_runtime) C(systemd) with a
+    C(verify_tls_host) (else nothing): the certificate (as for C(openwebui)),
+    C(http://<verify_tls_host>:<verify_ingress_http_port>/) redirects to HTTPS, the WebSocket upgrade on
+    C(/ws/socket.io) answers 101; with C(verify_openwebui_admin_email), a streamed answer of
+    C(verify_openwebui_chat_model) (when set) arrives in pieces, an upload of C(verify_ingress_upload_mb) MB
+    is accepted and deleted (0 = none), and a request of C(verify_ingress_slow_seconds) is not cut (0 = none).
   - C(monitoring) is "Prometheus is ready", then one check per job in C(verify_prometheus_jobs).
   - C(kubernetes) is one rollout check per workload of C(verify_k8s_rollouts), in the workload's
     namespace or C(ailab_namespace).
@@ -39,7 +46,7 @@ description:
     with the settings of C(vars/main.yml).
 options:
   _input:
-    description: A stage name or a list of them (C(postgres), C(ollama), C(openwebui), C(monitoring), C(kubernetes)).
+    description: A stage name or a list of them (C(postgres), C(ollama), C(openwebui), C(ingress), C(monitoring), C(kubernetes)).
     type: list
     elements: str
     required: true
@@ -56,6 +63,9 @@ options:
         C(verify_openwebui_admin_password), C(verify_openwebui_chat_model),
         C(verify_openwebui_chat_expect) (read only with a chat model), C(verify_tls_host),
         C(verify_tls_port), C(verify_tls_min_days), C(verify_tls_ca_path)."
+      - "C(ingress): C(verify_tls_host), then C(verify_tls_port), C(verify_tls_min_days), C(verify_tls_ca_path),
+        C(verify_ingress_http_port), C(verify_openwebui_admin_email), C(verify_openwebui_admin_password),
+        C(verify_openwebui_chat_model), C(verify_ingress_upload_mb), C(verify_ingress_slow_seconds)."
       - "C(monitoring): C(verify_prometheus_url), C(verify_prometheus_jobs)."
       - "C(kubernetes): C(verify_k8s_rollouts), C(verify_kubeconfig), C(ailab_namespace)."
       - "On C(ailab_runtime) C(kubernetes), every stage also reads C(verify_kubeconfig)."
@@ -93,9 +103,11 @@ from urllib.parse import urlsplit
 
 from ansible.errors import AnsibleFilterError
 
-STAGES = ("postgres", "ollama", "openwebui", "monitoring", "kubernetes")
+STAGES = ("postgres", "ollama", "openwebui", "ingress", "monitoring", "kubernetes")
 # Timeout of the plain "the API answers" check of Ollama.
 OLLAMA_API_TIMEOUT = 10
+# Seconds the slow request's attempt may take beyond its own duration (sign-in, the answer).
+SLOW_REQUEST_MARGIN = 30
 # A cluster Service name: <service>.<namespace>.svc[.cluster.local] (DNS labels).
 _LABEL = r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?"
 SERVICE_HOST = re.compile(rf"^(?P<name>{_LABEL})\.(?P<namespace>{_LABEL})\.svc(?:\.cluster\.local)?\.?$")
@@ -216,14 +228,48 @@ def _openwebui(s):
     host = s["verify_tls_host"]
     if host:
         port = s["verify_tls_port"]
-        ca_path = s["verify_tls_ca_path"]
-        ca = {"ca_path": ca_path} if ca_path else {}
-        checks += [
-            {"name": f"Certificate of {host}",
-             "tls": {"host": host, "port": s.as_int("verify_tls_port"), "min_days": s.as_int("verify_tls_min_days"), **ca}},
-            {"name": f"Open WebUI through https://{host}",
-             "http": {"url": f"https://{host}:{port}/health", "json_query": "status", **ca}},
-        ]
+        checks += [_certificate(s), {"name": f"Open WebUI through https://{host}",
+                                     "http": {"url": f"https://{host}:{port}/health", "json_query": "status", **_ca(s)}}]
+    return checks
+
+
+def _ca(s):
+    return {"ca_path": s["verify_tls_ca_path"]} if s["verify_tls_ca_path"] else {}
+
+
+def _certificate(s):
+    host = s["verify_tls_host"]
+    return {"name": f"Certificate of {host}", "tls": {
+        "host": host, "port": s.as_int("verify_tls_port"), "min_days": s.as_int("verify_tls_min_days"), **_ca(s)}}
+
+
+def _ingress(s):
+    host = s["verify_tls_host"]
+    if not host or s["ailab_runtime"] == "kubernetes":
+        return []
+    port = s.as_int("verify_tls_port")
+    https = f"https://{host}" + ("" if port == 443 else f":{port}")
+    http_port = s.as_int("verify_ingress_http_port")
+    checks = [
+        _certificate(s),
+        {"name": f"http://{host} redirects to HTTPS", "http_redirect": {
+            "url": f"http://{host}" + ("" if http_port == 80 else f":{http_port}") + "/", "location": https}},
+        {"name": f"WebSocket upgrade through {https}", "websocket": {"url": https, **_ca(s)}},
+    ]
+    email = s["verify_openwebui_admin_email"]
+    if not email:
+        return checks
+    admin = {"url": https, "email": email, "password": s["verify_openwebui_admin_password"], **_ca(s)}
+    model = s["verify_openwebui_chat_model"]
+    if model:
+        checks.append({"name": f"Answers of {model} stream through {https}", "openwebui_stream": {**admin, "model": model}})
+    upload_mb = s.as_int("verify_ingress_upload_mb")
+    if upload_mb > 0:
+        checks.append({"name": f"A {upload_mb} MB upload through {https}", "openwebui_upload": {**admin, "size_mb": upload_mb}})
+    seconds = s.as_int("verify_ingress_slow_seconds")
+    if seconds > 0:
+        checks.append({"name": f"A {seconds} s request through {https}", "openwebui_slow_request": {
+            **admin, "seconds": seconds, "timeout": seconds + SLOW_REQUEST_MARGIN}})
     return checks
 
 
@@ -246,8 +292,8 @@ def _kubernetes(s):
     return checks
 
 
-BUILDERS = {"postgres": _postgres, "ollama": _ollama, "openwebui": _openwebui, "monitoring": _monitoring,
-            "kubernetes": _kubernetes}
+BUILDERS = {"postgres": _postgres, "ollama": _ollama, "openwebui": _openwebui, "ingress": _ingress,
+            "monitoring": _monitoring, "kubernetes": _kubernetes}
 
 
 def verify_checks(stages, settings):
@@ -260,7 +306,11 @@ def verify_checks(stages, settings):
     if unknown:
         _fail(f"unknown stages {unknown} (known: {', '.join(STAGES)})")
     reader = _Settings(settings)
-    return [check for stage in STAGES if stage in stages for check in BUILDERS[stage](reader)]
+    checks = []
+    for stage in STAGES:
+        if stage in stages:
+            checks += [check for check in BUILDERS[stage](reader) if check not in checks]
+    return checks
 
 
 class FilterModule:

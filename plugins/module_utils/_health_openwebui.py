@@ -211,28 +211,16 @@ def _get_json(target, path: str, timeout: float, session: dict, what: str) -> t.
     return resp.json(what)
 
 
-@register("openwebui", learns_secrets=True)
-def check_openwebui(spec: dict, timeout: float, secrets: list[str] | None = None) -> str:
-    target = endpoint(spec, secrets)
-    base = target.shown
-    paths = ["/health", "/health/db"] if spec["check_db"] else ["/health"]
-    for path in paths:
-        what = target.where(path)
-        resp = target.request(path, timeout)
-        expect_status(resp, [200], what)
-        if resp.json(what).get("status") is not True:
-            raise CheckFailed(f"{what}: status is not true: {snippet(resp.body)}")
-    detail = "healthy" + (", database ok" if spec["check_db"] else "")
-    if not spec.get("email"):
-        return detail
-    what = f"sign-in as {spec['email']} at {base}"
-    key = (base, spec["email"], hashlib.sha256(str(spec["password"]).encode()).hexdigest())
+def sign_in(target, email: str, password: str, timeout: float, secrets: list[str] | None = None) -> tuple[str, dict]:
+    """(token, user) of a session of `email` at `target`: the one this gate already has while Open
+    WebUI accepts it (see SESSIONS), else a new sign-in. The token joins `secrets`."""
+    what = f"sign-in as {email} at {target.shown}"
+    key = (target.shown, email, hashlib.sha256(str(password).encode()).hexdigest())
     token, user = SESSIONS.get(key) or (None, {})
     if token and target.request("/api/v1/auths/", timeout, headers=session_headers(target, token)).status != 200:
         token = None
     if not token:
-        resp = target.request("/api/v1/auths/signin", timeout, "POST",
-                              body={"email": spec["email"], "password": spec["password"]})
+        resp = target.request("/api/v1/auths/signin", timeout, "POST", body={"email": email, "password": password})
         if resp.status != 200:
             try:
                 reason = json.loads(resp.body).get("detail") or resp.body
@@ -246,6 +234,23 @@ def check_openwebui(spec: dict, timeout: float, secrets: list[str] | None = None
         SESSIONS[key] = (token, user)
     if secrets is not None:
         secrets.append(token)
+    return token, user
+
+
+@register("openwebui", learns_secrets=True)
+def check_openwebui(spec: dict, timeout: float, secrets: list[str] | None = None) -> str:
+    target = endpoint(spec, secrets)
+    paths = ["/health", "/health/db"] if spec["check_db"] else ["/health"]
+    for path in paths:
+        what = target.where(path)
+        resp = target.request(path, timeout)
+        expect_status(resp, [200], what)
+        if resp.json(what).get("status") is not True:
+            raise CheckFailed(f"{what}: status is not true: {snippet(resp.body)}")
+    detail = "healthy" + (", database ok" if spec["check_db"] else "")
+    if not spec.get("email"):
+        return detail
+    token, user = sign_in(target, spec["email"], spec["password"], timeout, secrets)
     detail += f", signed in as {spec['email']}"
     if spec.get("model"):
         detail += ", " + chat_as_the_ui(spec, target, token, user, timeout)

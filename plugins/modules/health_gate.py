@@ -109,6 +109,35 @@ EXAMPLES = r"""
           kubeconfig: "{{ ailab_kubeconfig }}"
   delegate_to: localhost
 
+- name: What Open WebUI needs from nginx in front of it (on the Open WebUI host)
+  ailab.stack.health_gate:
+    deadline: 300
+    checks:
+      - name: Certificate of chat.example.org
+        tls: {host: chat.example.org, min_days: 14}
+      - name: HTTP redirects to HTTPS
+        http_redirect: {url: "http://chat.example.org/"}
+      - name: WebSocket upgrade on /ws/socket.io
+        websocket: {url: "https://chat.example.org"}
+      - name: Answers stream through the proxy
+        openwebui_stream:
+          url: https://chat.example.org
+          email: "{{ openwebui_admin_email }}"
+          password: "{{ openwebui_admin_password }}"
+          model: llama3.1:8b
+      - name: 100 MB upload accepted
+        openwebui_upload:
+          url: https://chat.example.org
+          email: "{{ openwebui_admin_email }}"
+          password: "{{ openwebui_admin_password }}"
+          size_mb: 100
+      - name: A 70 s request is not cut
+        openwebui_slow_request:
+          url: https://chat.example.org
+          email: "{{ openwebui_admin_email }}"
+          password: "{{ openwebui_admin_password }}"
+          seconds: 70
+
 - name: Platform on Kubernetes, from the controller through the API server
   ailab.stack.health_gate:
     checks:
@@ -200,9 +229,10 @@ from ansible_collections.ailab.stack.plugins.module_utils import _health
 # One module util per check type; importing it registers its check in _health.CHECKS.
 from ansible_collections.ailab.stack.plugins.module_utils import (  # noqa: F401 pylint: disable=unused-import
     _health_http, _health_k8s, _health_ollama, _health_openwebui, _health_postgres, _health_prometheus,
-    _health_tcp, _health_tls)
+    _health_proxy, _health_tcp, _health_tls)
 
-CHECK_TYPES = ("http", "tls", "tcp", "postgres", "ollama", "openwebui", "prometheus", "k8s_rollout", "cnpg_cluster")
+CHECK_TYPES = ("http", "tls", "tcp", "postgres", "ollama", "openwebui", "prometheus", "k8s_rollout", "cnpg_cluster",
+               "http_redirect", "websocket", "openwebui_stream", "openwebui_upload", "openwebui_slow_request")
 # Check types that send HTTP requests: to their url, or with `service` through the Kubernetes API server.
 HTTP_TYPES = ("http", "ollama", "openwebui", "prometheus")
 HTTP_TLS_OPTIONS = {
@@ -220,6 +250,13 @@ SERVICE = {"service": {"type": "dict", "options": dict(
     port={"type": "raw", "required": True},
     scheme={"type": "str", "default": "http", "choices": ["http", "https"]},
     **KUBECONFIG)}}
+# The proxy checks that sign in to Open WebUI through the proxy (plugins/module_utils/_health_proxy.py).
+OPENWEBUI_BEHIND_PROXY = {
+    "url": {"type": "str", "required": True},
+    "email": {"type": "str", "required": True},
+    "password": {"type": "str", "required": True, "no_log": True},
+    **HTTP_TLS_OPTIONS,
+}
 
 CHECK_SPECS = {
     "http": dict(
@@ -290,6 +327,30 @@ CHECK_SPECS = {
         namespace={"type": "str", "default": "default"},
         timeout={"type": "int", "default": 10},
         **KUBECONFIG),
+    "http_redirect": dict(
+        url={"type": "str", "required": True},
+        location={"type": "str"},
+        timeout={"type": "int", "default": 10}),
+    "websocket": dict(
+        url={"type": "str", "required": True},
+        path={"type": "str", "default": "/ws/socket.io/?EIO=4&transport=websocket"},
+        timeout={"type": "int", "default": 10},
+        **HTTP_TLS_OPTIONS),
+    "openwebui_stream": dict(
+        model={"type": "str", "required": True},
+        prompt={"type": "str", "default": "Count from 1 to 30, one number per line."},
+        max_tokens={"type": "int", "default": 24, "no_log": False},
+        timeout={"type": "int", "default": 60},
+        **OPENWEBUI_BEHIND_PROXY),
+    "openwebui_upload": dict(
+        size_mb={"type": "int", "default": 100},
+        timeout={"type": "int", "default": 120},
+        **OPENWEBUI_BEHIND_PROXY),
+    "openwebui_slow_request": dict(
+        seconds={"type": "int", "default": 70},
+        callback_host={"type": "str", "default": "127.0.0.1"},
+        timeout={"type": "int", "default": 120},
+        **OPENWEBUI_BEHIND_PROXY),
 }
 # Through the API server the kubeconfig decides how TLS is verified; a url is then a path (http) or none.
 SERVICE_EXCLUDES = [["service", "validate_certs"], ["service", "ca_path"]]
@@ -344,6 +405,12 @@ def check_args(module: AnsibleModule, checks: list) -> None:
     for name in ("deadline", "interval", "max_interval"):
         if module.params[name] < 0:
             module.fail_json(msg=f"{name} must be 0 or more, got {module.params[name]}")
+    for check in checks:
+        if check.type == "openwebui_slow_request" and check.spec["timeout"] <= check.spec["seconds"]:
+            module.fail_json(msg=f"checks: {check.name}: openwebui_slow_request.timeout ({check.spec['timeout']}) "
+                                 f"must be more than its seconds ({check.spec['seconds']})")
+        if check.type == "openwebui_upload" and check.spec["size_mb"] < 1:
+            module.fail_json(msg=f"checks: {check.name}: openwebui_upload.size_mb must be 1 or more")
     if module.params["backoff"] < 1:
         module.fail_json(msg=f"backoff must be 1 or more, got {module.params['backoff']}")
     kinds = {c.type for c in checks}

@@ -13,6 +13,7 @@ import glob
 import json
 import os
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -245,6 +246,127 @@ def start_openwebui(workdir: str, ollama_url: str, database_url: str, port: int 
             return json.load(r).get("status") is True
     try:
         services.wait_for(healthy, 300, "open-webui serve", svc.proc, log)   # about a minute on 2 CPUs
+    except Exception:
+        svc.close()
+        raise
+    return svc
+
+
+# ------------------------------------------------------------------------------------------------
+# nginx (Debian) as the reverse proxy in front of Open WebUI
+# ------------------------------------------------------------------------------------------------
+NGINX_GOOD = {
+    "redirect": True,          # the plain-HTTP server answers 301 to https
+    "upgrade": True,           # WebSocket upgrade headers on /ws/socket.io
+    "buffering": "off",        # proxy_buffering
+    "body_size": "200m",       # client_max_body_size
+    "read_timeout": "600s",    # proxy_read_timeout / proxy_send_timeout
+}
+
+
+def nginx_available() -> str | None:
+    return None if shutil.which("nginx") else "no nginx binary: run scripts/bootstrap (tests/requirements-apt.txt)"
+
+
+def nginx_conf(workdir: str, upstream: str, http_port: int, https_port: int, cert: str, key: str,
+               generation: int = 0, **settings) -> str:
+    """An nginx.conf in workdir: HTTPS on https_port in front of `upstream`, plain HTTP on http_port,
+    `/generation` answering `generation` on both (to see a reload done); `settings` override
+    NGINX_GOOD (a false `redirect` or `upgrade` leaves that part out)."""
+    s = {**NGINX_GOOD, **settings}
+    upgrade = ("proxy_http_version 1.1;\n            proxy_set_header Upgrade $http_upgrade;\n"
+               "            proxy_set_header Connection \"upgrade\";") if s["upgrade"] else ""
+    plain = "return 301 https://$host:%d$request_uri;" % https_port if s["redirect"] else f"proxy_pass {upstream};"
+    user = "user www-data;\n" if os.geteuid() == 0 else ""
+    return f"""daemon off;
+{user}pid {workdir}/nginx.pid;
+error_log {workdir}/error.log warn;
+worker_processes 1;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {workdir}/body;
+    proxy_temp_path {workdir}/proxy;
+    fastcgi_temp_path {workdir}/fastcgi;
+    uwsgi_temp_path {workdir}/uwsgi;
+    scgi_temp_path {workdir}/scgi;
+    server {{
+        listen 127.0.0.1:{http_port};
+        server_name localhost;
+        location = /generation {{ return 200 "{generation}"; }}
+        location / {{ {plain} }}
+    }}
+    server {{
+        listen 127.0.0.1:{https_port} ssl;
+        server_name localhost;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        client_max_body_size {s['body_size']};
+        proxy_read_timeout {s['read_timeout']};
+        proxy_send_timeout {s['read_timeout']};
+        proxy_buffering {s['buffering']};
+        location = /generation {{ return 200 "{generation}"; }}
+        location /ws/socket.io {{
+            proxy_pass {upstream};
+            {upgrade}
+        }}
+        location / {{
+            proxy_pass {upstream};
+            proxy_http_version 1.1;
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-Proto $scheme;
+        }}
+    }}
+}}
+"""
+
+
+@dataclass
+class Nginx(services.Service):
+    http_port: int = 0
+    https_port: int = 0
+    conf: str = ""
+    upstream: str = ""
+    cert: str = ""
+    key: str = ""
+    generation: int = 0
+
+    def configure(self, **settings) -> None:
+        """Write the configuration with `settings` (see nginx_conf), test it, reload nginx and wait
+        until its workers answer with it."""
+        self.generation += 1
+        with open(self.conf, "w") as f:
+            f.write(nginx_conf(self.workdir, self.upstream, self.http_port, self.https_port, self.cert, self.key,
+                               self.generation, **settings))
+        subprocess.run(["nginx", "-t", "-q", "-c", self.conf], check=True, capture_output=True, timeout=30)
+        if self.proc is None:
+            return
+        subprocess.run(["nginx", "-s", "reload", "-c", self.conf], check=True, capture_output=True, timeout=30)
+
+        def reloaded() -> bool:
+            url = f"http://127.0.0.1:{self.http_port}/generation"
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return r.read().decode() == str(self.generation)
+        services.wait_for(reloaded, 30, "nginx reload", self.proc, os.path.join(self.workdir, "error.log"))
+
+
+def start_nginx(workdir: str, upstream: str, cert: str, key: str) -> Nginx:
+    """nginx in the foreground with the good configuration, HTTPS and plain HTTP on free loopback
+    ports (as root its workers run as www-data: they own the temporary directories)."""
+    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        os.makedirs(os.path.join(workdir, sub), exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(os.path.join(workdir, sub), "www-data")
+    os.chmod(workdir, 0o711)   # the workers reach their directories
+    svc = Nginx(proc=None, workdir=workdir, http_port=services.free_port(), https_port=services.free_port(),
+                conf=os.path.join(workdir, "nginx.conf"), upstream=upstream, cert=cert, key=key)
+    svc.configure()
+    log = os.path.join(workdir, "nginx.log")
+    svc.proc = subprocess.Popen(["nginx", "-c", svc.conf], stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    try:
+        services.wait_for(lambda: socket.create_connection(("127.0.0.1", svc.https_port), 1).close() is None, 30,
+                          "nginx", svc.proc, os.path.join(workdir, "error.log"))
     except Exception:
         svc.close()
         raise

@@ -33,6 +33,9 @@ SETTINGS = {
     "verify_tls_port": 443,
     "verify_tls_ca_path": "",
     "verify_tls_min_days": 14,
+    "verify_ingress_http_port": 80,
+    "verify_ingress_upload_mb": 100,
+    "verify_ingress_slow_seconds": 70,
     "verify_prometheus_url": "http://127.0.0.1:9090",
     "verify_prometheus_jobs": ["prometheus", "node"],
     "verify_k8s_rollouts": [{"kind": "Deployment", "name": "open-webui"},
@@ -162,6 +165,50 @@ def test_tls_ca_path_and_port_reach_both_checks():
 
 
 # --- monitoring ----------------------------------------------------------------------------------
+# --- ingress -------------------------------------------------------------------------------------
+ADMIN = {"url": "https://chat.example.org", "email": "admin@example.org", "password": "pa:ss #\"'\\ x"}
+
+
+def test_ingress_is_the_proxy_gate_of_the_public_name():
+    assert checks(["ingress"]) == [
+        {"name": "Certificate of chat.example.org", "tls": {"host": "chat.example.org", "port": 443, "min_days": 14}},
+        {"name": "http://chat.example.org redirects to HTTPS", "http_redirect": {
+            "url": "http://chat.example.org/", "location": "https://chat.example.org"}},
+        {"name": "WebSocket upgrade through https://chat.example.org", "websocket": {"url": "https://chat.example.org"}},
+        {"name": "Answers of llama3.1:8b stream through https://chat.example.org", "openwebui_stream": {
+            **ADMIN, "model": "llama3.1:8b"}},
+        {"name": "A 100 MB upload through https://chat.example.org", "openwebui_upload": {**ADMIN, "size_mb": 100}},
+        {"name": "A 70 s request through https://chat.example.org", "openwebui_slow_request": {
+            **ADMIN, "seconds": 70, "timeout": 100}},
+    ]
+
+
+def test_ingress_ports_ca_and_what_can_be_left_out():
+    result = checks(["ingress"], verify_tls_port="8443", verify_ingress_http_port="8080", verify_tls_ca_path="/ca.pem",
+                    verify_ingress_upload_mb=0, verify_ingress_slow_seconds="0", verify_openwebui_chat_model="")
+    assert result[1:] == [
+        {"name": "http://chat.example.org redirects to HTTPS", "http_redirect": {
+            "url": "http://chat.example.org:8080/", "location": "https://chat.example.org:8443"}},
+        {"name": "WebSocket upgrade through https://chat.example.org:8443", "websocket": {
+            "url": "https://chat.example.org:8443", "ca_path": "/ca.pem"}},
+    ]
+    # without an admin: no check that signs in
+    assert names(checks(["ingress"], verify_openwebui_admin_email="")) == [
+        "Certificate of chat.example.org", "http://chat.example.org redirects to HTTPS",
+        "WebSocket upgrade through https://chat.example.org"]
+
+
+def test_ingress_needs_a_public_name_and_the_systemd_runtime():
+    assert checks(["ingress"], verify_tls_host="") == []
+    assert checks(["ingress"], **K8S) == []
+
+
+def test_the_certificate_is_checked_once_with_openwebui_and_ingress():
+    kinds = [next(k for k in c if k != "name") for c in checks(["ingress", "openwebui"])]
+    assert kinds == ["openwebui", "tls", "http", "http_redirect", "websocket", "openwebui_stream", "openwebui_upload",
+                     "openwebui_slow_request"]
+
+
 def test_prometheus_ready_then_each_job():
     assert checks(["monitoring"]) == [
         {"name": "Prometheus is ready", "prometheus": {"url": "http://127.0.0.1:9090"}},
@@ -293,6 +340,7 @@ def test_only_the_settings_of_the_asked_stages_are_read():
     (["postgres"], {"verify_postgres_port": True}, "verify_postgres_port must be an integer"),
     (["ollama"], {"verify_ollama_models": "tiny"}, "verify_ollama_models must be a list"),
     (["monitoring"], {"verify_prometheus_jobs": None}, "verify_prometheus_jobs must be a list"),
+    (["ingress"], {"verify_ingress_upload_mb": "lots"}, "verify_ingress_upload_mb must be an integer"),
     (["kubernetes"], {"verify_k8s_rollouts": [{"kind": "Deployment"}]}, "needs a kind and a name"),
 ])
 def test_bad_input_fails_with_a_clear_message(stages, changes, message):
