@@ -332,6 +332,11 @@ class Nginx(services.Service):
     key: str = ""
     generation: int = 0
 
+    def workers(self) -> set[str]:
+        """PIDs of the master's worker processes."""
+        with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+            return set(f.read().split())
+
     def configure(self, **settings) -> None:
         """Write the configuration with `settings` (see nginx_conf), test it, reload nginx and wait
         until its workers answer with it."""
@@ -342,12 +347,15 @@ class Nginx(services.Service):
         subprocess.run(["nginx", "-t", "-q", "-c", self.conf], check=True, capture_output=True, timeout=30)
         if self.proc is None:
             return
+        old_workers = self.workers()
         subprocess.run(["nginx", "-s", "reload", "-c", self.conf], check=True, capture_output=True, timeout=30)
 
+        # Done when the old workers are gone: until each has seen the signal it may still accept a
+        # new connection and answer it with the old configuration.
         def reloaded() -> bool:
             url = f"http://127.0.0.1:{self.http_port}/generation"
             with urllib.request.urlopen(url, timeout=2) as r:
-                return r.read().decode() == str(self.generation)
+                return r.read().decode() == str(self.generation) and not old_workers & self.workers()
         services.wait_for(reloaded, 30, "nginx reload", self.proc, os.path.join(self.workdir, "error.log"))
 
 
