@@ -31,7 +31,7 @@ SECRETS = {"awx_machine_ssh_key": "-----BEGIN OPENSSH PRIVATE KEY-----\ntest\n--
            "awx_vault_password": "test-vault-password"}
 NOTIFY = {"awx_notification_type": "webhook",
           "awx_notification_configuration": {"url": "https://hooks.example.com/x", "http_method": "POST", "headers": {}},
-          "awx_machine_become_password": "test-become"}
+          "awx_machine_become_password": "test-become", "awx_controller_host": "https://awx.example.com"}
 
 
 def _play() -> dict:
@@ -119,6 +119,9 @@ def test_objects_created(calls, calls_default):
     assert [c["module"] for c in default] == ["awx.awx.workflow_job_template"]
     assert default[0]["args"]["notification_templates_error"] == []
     assert all(c["check_mode"] for c in calls_default)
+    # the controller: variables when set (module_defaults), else awx.awx's CONTROLLER_* environment
+    assert all(c["args"]["controller_host"] == "https://awx.example.com" for c in calls)
+    assert not [k for c in calls_default for k in c["args"] if k.startswith("controller_")]
 
 
 def test_secret_tasks_are_no_log():
