@@ -111,10 +111,13 @@ def test_objects_created(calls, calls_default):
     nodes = {n["identifier"]: n for n in wf["workflow_nodes"]}
     assert nodes["site"]["related"]["success_nodes"] == [{"identifier": "verify"}]
     templates = {a["name"] for a in by_module["job_template"]}
+    assert all(a["notification_templates_error"] == ["ailab-failure"] for a in by_module["job_template"])
+    order = [c["module"] for c in calls]
+    assert order.index("awx.awx.notification_template") < order.index("awx.awx.job_template")
     assert {n["unified_job_template"]["name"] for n in nodes.values()} <= templates
     assert {s["unified_job_template"] for s in by_module["schedule"]} == {"ailab: verify", "ailab: backup"}
     assert all(s["rrule"].startswith("DTSTART") for s in by_module["schedule"])
-    # without a notification configured none is created and the workflow notifies nobody
+    # without a notification configured none is created and nothing notifies
     default = [c for c in calls_default if c["module"].endswith(("notification_template", "workflow_job_template"))]
     assert [c["module"] for c in default] == ["awx.awx.workflow_job_template"]
     assert default[0]["args"]["notification_templates_error"] == []
