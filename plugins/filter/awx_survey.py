@@ -11,7 +11,7 @@ short_description: AWX survey spec generated from options of a role's argument_s
 description:
   - Takes the C(argument_specs) of a role (the content of its C(meta/argument_specs.yml)) and a list
     of questions, each naming an C(option) of one entry point, and returns the survey spec that
-    C(awx.awx.job_template) takes as C(survey_spec). The role's spec is the one source of truth:
+    C(awx.awx.job_template) takes as C(survey_spec). The role's spec is the one source of truth;
     type, choices, default, required and description come from it.
   - Type mapping. C(str), C(path), C(raw) become C(text); C(int) becomes C(integer); C(float)
     becomes C(float); an option with C(choices) becomes C(multiplechoice) (C(multiselect) for a
@@ -68,8 +68,12 @@ _value:
     name: Restore
     description: ''
     spec:
-      - {question_name: Database, question_description: Database whose backup is restored.,
-         variable: restore_database, type: text, required: true, default: ''}
+      - question_name: Database
+        question_description: Database whose backup is restored.
+        variable: restore_database
+        type: text
+        required: true
+        default: ''
 """
 
 from collections.abc import Mapping
