@@ -79,8 +79,8 @@ def module_spec(name: str) -> tuple[dict, dict]:
     from ansible_collections.awx.awx.plugins.module_utils.controller_api import ControllerModule
     spec = dict(captured.pop("argument_spec"))
     spec.update(ControllerModule.AUTH_ARGSPEC)
-    return spec, {k: v for k, v in captured.items() if k in ("mutually_exclusive", "required_if", "required_one_of",
-                                                            "required_together")}
+    constraints = ("mutually_exclusive", "required_if", "required_one_of", "required_together")
+    return spec, {k: v for k, v in captured.items() if k in constraints}
 
 
 def test_every_awx_call_matches_the_module_argument_spec(calls, calls_default):
@@ -197,8 +197,8 @@ def test_surveys_agree_with_the_specs_and_playbooks(calls):
     for args in surveyed:
         assert survey_disagreements(templates[args["name"]], args["survey_spec"]) == [], args["name"]
     restore = next(a["survey_spec"] for a in surveyed if a["name"] == "ailab: restore")
-    assert {q["variable"] for q in restore["spec"]} == {"restore_database", "restore_file", "restore_target",
-                                                       "restore_new_name", "restore_confirm", "restore_keep_replaced"}
+    assert {q["variable"] for q in restore["spec"]} == {
+        "restore_database", "restore_file", "restore_target", "restore_new_name", "restore_confirm", "restore_keep_replaced"}
 
 
 def test_a_survey_that_disagrees_fails(calls):
