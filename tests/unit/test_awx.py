@@ -111,6 +111,12 @@ def test_objects_created(calls, calls_default):
     nodes = {n["identifier"]: n for n in wf["workflow_nodes"]}
     assert nodes["site"]["related"]["success_nodes"] == [{"identifier": "verify"}]
     templates = {a["name"] for a in by_module["job_template"]}
+    # every reference resolves to an object the playbook creates, created before it is referenced
+    inventories = {a["name"] for a in by_module["inventory"]}
+    for jt in by_module["job_template"]:
+        assert jt["inventory"] in inventories and jt["project"] == by_module["project"][0]["name"], jt
+        assert jt["execution_environment"] == by_module["execution_environment"][0]["name"]
+        assert set(jt["credentials"]) == set(creds)
     assert all(a["notification_templates_error"] == ["ailab-failure"] for a in by_module["job_template"])
     order = [c["module"] for c in calls]
     assert order.index("awx.awx.notification_template") < order.index("awx.awx.job_template")
