@@ -10,7 +10,6 @@ the few JSON objects each test names):
 """
 from __future__ import annotations
 
-from unittest import mock
 
 import pytest
 
