@@ -10,7 +10,6 @@ the few JSON objects each test names):
 """
 from __future__ import annotations
 
-
 import pytest
 
 from ansible_collections.awx.awx.plugins.module_utils.controller_api import ControllerAPIModule
