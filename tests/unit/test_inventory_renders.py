@@ -25,9 +25,9 @@ DIGESTS = {"ollama_image_digest": "sha256:" + "a" * 64, "ollama_image_digest_roc
 RENDERS = {**{name: (name, {}) for name in K8S_INVENTORIES},
            "multitenant-amd": ("multitenant", {"ailab_gpu_vendor": "amd", **DIGESTS})}
 SECRETS = {"postgres_openwebui_password": "inv-db-password", "openwebui_admin_email": "admin@example.org",
-           "openwebui_admin_password": "inv-admin-password"}
+           "openwebui_admin_password": "inv-admin-password", "ingress_acme_rfc2136_key_secret": "inv-tsig-secret"}
 PLAYS = [{"name": f"render {role}", "hosts": "localhost", "gather_facts": False, "roles": [{"role": f"ailab.stack.{role}"}]}
-         for role in ("postgres", "ollama", "openwebui", "tenants")]
+         for role in ("ingress", "postgres", "ollama", "openwebui", "tenants")]
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +54,18 @@ def rendered(tmp_path_factory):
 def test_every_object_validates(rendered, name):
     res = validate_manifests(str(rendered[name]))
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+@pytest.mark.parametrize("name", list(RENDERS))
+def test_every_ingress_names_the_inventorys_cluster_issuer(rendered, name):
+    """The ingress role's ClusterIssuers (tests/unit/test_ingress_render.py has the rest) and the issuer every
+    Ingress, the platform's and each tenant's, is annotated with (ailab_ingress_cluster_issuer)."""
+    with open(os.path.join(ROOT, "inventories", RENDERS[name][0], "group_vars", "all", "ailab.yml")) as f:
+        issuer = yaml.safe_load(f)["ailab_ingress_cluster_issuer"]
+    assert issuer in {o["metadata"]["name"] for o in by_kind(load_manifests(rendered[name] / "ingress"), "ClusterIssuer")}
+    ingresses = [o for d in rendered[name].iterdir() if d.is_dir() for o in by_kind(load_manifests(d), "Ingress")]
+    assert len(ingresses) == 1 + (2 if name.startswith("multitenant") else 0)
+    assert {o["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] for o in ingresses} == {issuer}
 
 
 def test_single_gpu_box(rendered):
