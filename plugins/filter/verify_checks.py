@@ -23,7 +23,7 @@ description:
     C(verify_tls_host), two more checks, the certificate of that name and
     C(https://<verify_tls_host>:<verify_tls_port>/health) (both with C(verify_tls_ca_path) when set).
   - C(ingress) is the proxy in front of Open WebUI, on C(ailab_runtime) C(systemd) with a
-    C(verify_tls_host) (else nothing): the certificate (as for C(openwebui)),
+    C(verify_tls_host) (else nothing) - the certificate (as for C(openwebui)),
     C(http://<verify_tls_host>:<verify_ingress_http_port>/) redirects to HTTPS, the WebSocket upgrade on
     C(/ws/socket.io) answers 101; with C(verify_openwebui_admin_email), a streamed answer of
     C(verify_openwebui_chat_model) (when set) arrives in pieces, an upload of C(verify_ingress_upload_mb) MB
