@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 name: ingress_sites
 short_description: The sites of the ingress role, each with its names, challenge and certificate files
 description:
-  - Takes the C(ingress_sites) list of the C(ailab.stack.ingress) role and returns one dict per site:
+  - Takes the C(ingress_sites) list of the C(ailab.stack.ingress) role and returns one dict per site,
     the site's own keys plus C(names) (C(host) then C(aliases)), C(challenge) and C(websocket_path)
     (the site's, else the role's defaults) and C(fullchain), C(privkey), C(chain) (the certificate
     files nginx reads).
