@@ -19,7 +19,8 @@ description:
     hosts of O(cluster_members). The services named in O(controller_services) (the Kubernetes API)
     also admit O(controller_address), so the controller can still apply objects after hardening.
   - Runtime C(systemd) adds Ollama and Open WebUI (O(platform_ports)C(.ollama), C(.openwebui)) on
-    C(ai_servers), from C(ai_servers) only.
+    C(ai_servers), from C(ai_servers) only; Open WebUI not when O(ingress_host) is set (nginx of the
+    C(ailab.stack.ingress) role serves it on 80/443 and Open WebUI listens on loopback only).
   - Then C(tailscale) (everything arriving on O(tailscale_interface)) when that is set, and last
     O(custom_rules) as they are.
 options:
@@ -46,6 +47,10 @@ options:
     type: list
     elements: str
     default: [k8s-api]
+  ingress_host:
+    description: Public name of Open WebUI behind the ingress proxy (C(ailab_ingress_host)); empty for none.
+    type: str
+    default: ""
   ingress_group:
     description: Inventory group whose hosts accept HTTP and HTTPS from anywhere.
     type: str
@@ -148,7 +153,7 @@ def _with_controller(service, address, names):
 def hardening_firewall_services(runtime, ssh_port, platform_ports, ssh_admin_only=False, ingress_group=AI_SERVERS,
                                 cluster_services=None, distribution="k3s", cluster_members=None, pod_cidrs=None,
                                 tailscale_interface="", custom_rules=None, controller_address="",
-                                controller_services=CONTROLLER_SERVICES):
+                                controller_services=CONTROLLER_SERVICES, ingress_host=""):
     """The services of the hardening firewall, in order."""
     try:
         ssh_admin_only = boolean(ssh_admin_only)
@@ -172,10 +177,10 @@ def hardening_firewall_services(runtime, ssh_port, platform_ports, ssh_admin_onl
         services += cluster
         services.append({"name": "k8s-pods", "to": members, "from": [] if pod_cidrs is None else pod_cidrs})
     if runtime == "systemd":
-        services += [
-            {"name": "ollama", "port": _port(platform_ports, "ollama"), "to": [AI_SERVERS], "from": [AI_SERVERS]},
-            {"name": "openwebui", "port": _port(platform_ports, "openwebui"), "to": [AI_SERVERS], "from": [AI_SERVERS]},
-        ]
+        services.append({"name": "ollama", "port": _port(platform_ports, "ollama"), "to": [AI_SERVERS], "from": [AI_SERVERS]})
+        if not ingress_host:
+            services.append({"name": "openwebui", "port": _port(platform_ports, "openwebui"), "to": [AI_SERVERS],
+                             "from": [AI_SERVERS]})
     if tailscale_interface:
         services.append({"name": "tailscale", "interface": tailscale_interface})
     return services + _list(custom_rules or [], "custom_rules")

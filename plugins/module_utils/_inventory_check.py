@@ -175,7 +175,8 @@ def role_hosts(inv: Inventory) -> dict[str, dict[str, list[str]]]:
         "postgres": {"main": inv.group("db_servers") if not kube else servers},
         "ollama": {"main": apps},
         "openwebui": {"main": apps},
-        "verify": {"main": inv.group("ai_servers"), "ollama": inv.group("ai_servers"),
+        "ingress": {"main": apps},
+        "verify": {"main": inv.group("ai_servers"), "ollama": inv.group("ai_servers"), "ingress": inv.group("ai_servers"),
                    "openwebui": inv.group("ai_servers"), "postgres": inv.group("db_servers")},
     }
     if kube and first is not None and inv.get(first, "ailab_tenants", []):

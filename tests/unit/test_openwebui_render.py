@@ -197,6 +197,7 @@ def test_oidc_mapping(three):
     assert env["OAUTH_CLIENT_SECRET"] == {"secretKeyRef": {"name": "openwebui", "key": "OAUTH_CLIENT_SECRET"}}
     assert secret_data(by_kind(objs, "Secret")[0])["OAUTH_CLIENT_SECRET"] == OAUTH_SECRET
     assert env["WEBUI_URL"] == "https://chat.example.org"
+    assert env["CORS_ALLOW_ORIGIN"] == "https://chat.example.org"   # only the public origin behind the ingress
 
 
 def test_defaults_keep_password_sign_in_and_no_role_mapping(single):

@@ -44,6 +44,11 @@ def test_systemd_gets_the_platform_services_and_no_cluster_ports():
     assert services("systemd") == BASE + PLATFORM
 
 
+def test_systemd_behind_the_ingress_opens_no_open_webui_port():
+    """nginx (ailab.stack.ingress) serves Open WebUI on 80/443; Open WebUI listens on loopback."""
+    assert services("systemd", ingress_host="chat.example.org") == BASE + PLATFORM[:1]
+
+
 def test_kubernetes_gets_the_distributions_cluster_ports_and_the_pod_networks():
     pods = {"name": "k8s-pods", "to": MEMBERS, "from": ["10.42.0.0/16", "10.43.0.0/16"]}
     assert services("kubernetes") == BASE + CLUSTER["k3s"] + [pods]
