@@ -11,13 +11,14 @@
 """
 from __future__ import annotations
 
-import importlib
+import functools
 import json
 import os
+import pickle
 import re
 import subprocess
+import sys
 from pathlib import Path
-from unittest import mock
 
 import pytest
 import yaml
@@ -60,27 +61,43 @@ def calls_default(tmp_path_factory) -> list[dict]:
     return _record(tmp_path_factory.mktemp("awx-default"), SECRETS, check=True)
 
 
+# Run in a fresh interpreter: in this one, other tests have set up Ansible's collection loader for
+# their own paths, and importing awx.awx through it then fails ("collection metadata was not loaded").
+_MODULE_SPEC = """
+import importlib, pickle, sys
+from unittest import mock
+mod = importlib.import_module("ansible_collections.awx.awx.plugins.modules." + sys.argv[1])
+from ansible_collections.awx.awx.plugins.module_utils.controller_api import ControllerModule
+captured = {}
+class Captured(Exception):
+    pass
+def capture(*args, **kwargs):
+    captured.update(kwargs)
+    raise Captured
+with mock.patch.object(mod, "ControllerAPIModule", side_effect=capture):
+    try:
+        mod.main()
+    except Captured:
+        pass
+spec = dict(captured.pop("argument_spec"))
+spec.update(ControllerModule.AUTH_ARGSPEC)
+constraints = ("mutually_exclusive", "required_if", "required_one_of", "required_together")
+sys.stdout.buffer.write(pickle.dumps((spec, {k: v for k, v in captured.items() if k in constraints})))
+"""
+
+
+@functools.lru_cache(maxsize=None)
+def _module_spec_pickle(name: str) -> bytes:
+    proc = subprocess.run([sys.executable, "-c", _MODULE_SPEC, name], capture_output=True, timeout=120,
+                          check=False, env=ansible_env())
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    return proc.stdout
+
+
 def module_spec(name: str) -> tuple[dict, dict]:
     """The argument_spec (with the controller connection options) and the constraints an awx.awx
     module builds in main(), captured where it hands them to ControllerAPIModule."""
-    mod = importlib.import_module(f"ansible_collections.awx.awx.plugins.modules.{name}")
-    captured = {}
-
-    class Captured(Exception):
-        pass
-
-    def capture(*args, **kwargs):
-        captured.update(kwargs)
-        raise Captured
-
-    with mock.patch.object(mod, "ControllerAPIModule", side_effect=capture):
-        with pytest.raises(Captured):
-            mod.main()
-    from ansible_collections.awx.awx.plugins.module_utils.controller_api import ControllerModule
-    spec = dict(captured.pop("argument_spec"))
-    spec.update(ControllerModule.AUTH_ARGSPEC)
-    constraints = ("mutually_exclusive", "required_if", "required_one_of", "required_together")
-    return spec, {k: v for k, v in captured.items() if k in constraints}
+    return pickle.loads(_module_spec_pickle(name))  # the spec's fallbacks are functions
 
 
 def test_every_awx_call_matches_the_module_argument_spec(calls, calls_default):

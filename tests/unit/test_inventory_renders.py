@@ -33,14 +33,16 @@ PLAYS = [{"name": f"render {role}", "hosts": "localhost", "gather_facts": False,
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
     """{inventory: its manifest directory}, rendered two inventories at a time (2 cores)."""
+    renders = tmp_path_factory.mktemp("renders")   # only these: checkov scans their common parent
+
     def render(name):
         inventory, extra = RENDERS[name]
-        out = tmp_path_factory.mktemp(name) / "manifests"
+        out = renders / name / "manifests"
         proc = run_playbook(PLAYS, inventory=os.path.join(ROOT, "inventories", inventory), extravars={
             "ansible_python_interpreter": sys.executable, "ailab_kubernetes_apply": False,
             "ailab_manifest_dir": str(out), **SECRETS, **extra})
         return name, proc, out
-    # Every render under one directory (tmp_path_factory's base): checkov scans them all in one run.
+    # Every render under one directory: checkov scans them all in one run.
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         results = list(pool.map(render, RENDERS))
     for name, proc, _out in results:
