@@ -2,9 +2,9 @@
 
 The upstream on 127.0.0.1:8080 is a small echo service standing in for Open WebUI, for the proxy
 mechanics only (forwarded headers, WebSocket upgrade, redirect, TLS); the real Open WebUI behind
-nginx is tested by the e2e scenario. Cases that need another run of the stage playbook (renewal,
-refusals) run ansible-playbook against the container, as an operator does, and check that nginx
-kept serving its configuration.
+nginx is tested by the e2e scenario. The refusals run
+as one ansible-playbook run of refusals.yml (one play per case), the switch to a provided
+certificate as a run of the stage playbook, both against the container as an operator does.
 """
 import json
 import os
@@ -35,15 +35,13 @@ def master_pid(host):
     return host.check_output("systemctl show -p MainPID --value nginx")
 
 
-def run_stage(extra_vars, tags=None):
-    """playbooks/ingress.yml against the container with molecule's inventory plus extra_vars
-    (only the certificate phases with tags=ingress_certificates: what a refusal needs, faster)."""
+def run_playbook(playbook, extra_vars):
+    """ansible-playbook against the container with molecule's inventory plus extra_vars, as an operator runs it."""
     inventory = os.environ.get("MOLECULE_INVENTORY_FILE", os.path.join(EPHEMERAL, "inventory", "ansible_inventory.yml"))
     case = os.path.join(EPHEMERAL, "ingress-case.yml")
     with open(case, "w") as f:
         yaml.safe_dump(extra_vars, f)
-    return subprocess.run(["ansible-playbook", "-i", inventory, "-e", f"@{case}", *(["--tags", tags] if tags else []),
-                           os.path.join(ROOT, "playbooks", "ingress.yml")],
+    return subprocess.run(["ansible-playbook", "-i", inventory, "-e", f"@{case}", playbook],
                           capture_output=True, text=True, timeout=300, check=False)
 
 
@@ -99,7 +97,9 @@ def test_forced_renewal_is_served_without_restart(host):
     assert "REQUESTS_CA_BUNDLE=" in env
     assert host.service("certbot.timer").is_enabled
     before_serial, before_pid = served_serial(host, "chat.example.test"), master_pid(host)
-    res = host.run(f"env {env} certbot renew --force-renewal --cert-name openwebui --non-interactive")
+    # As certbot.service runs it (--no-random-sleep-on-renew: the timer spreads the runs; without it a
+    # renewal outside a terminal first sleeps up to 8 minutes).
+    res = host.run(f"env {env} certbot renew --force-renewal --no-random-sleep-on-renew --cert-name openwebui --non-interactive")
     assert res.rc == 0, res.stderr
     for _attempt in range(20):
         if served_serial(host, "chat.example.test") != before_serial:
@@ -109,28 +109,38 @@ def test_forced_renewal_is_served_without_restart(host):
     assert master_pid(host) == before_pid
 
 
-@pytest.mark.parametrize("extra,expect", [
-    ({"ingress_acme_email": "not-an-email"},
-     ["ingress_acme_email is \"not-an-email\"", "Fix: set ingress_acme_email"]),
-    ({"ingress_acme_directory_url": "https://127.0.0.1:14999/dir", "__site": "new"},
-     ["cannot reach the ACME server https://127.0.0.1:14999/dir", "nginx was not touched", "ingress_acme_directory_url"]),
-    ({"__site": "refused"},
-     ["refused the certificate of site refused (refused.example.test)", "nginx was not touched",
-      "check the names in ingress_sites / ingress_host"]),
-], ids=["bad-email", "unreachable-acme", "refused-name"])
-def test_refusals_leave_nginx_serving(host, extra, expect):
-    site = extra.pop("__site", None)
-    if site:
-        extra["ingress_sites"] = [{"name": site, "host": f"{site}.example.test", "upstream": "http://127.0.0.1:8080"}]
-    before_conf, before_pid = host.file(SITES_CONF).sha256sum, master_pid(host)
-    res = run_stage(extra, tags="ingress_certificates")
-    out = res.stdout + res.stderr
-    assert res.returncode == 2, out[-3000:]
-    for text in expect:
-        assert text in out, out[-3000:]
-    assert "ingress-bookworm" in out
-    assert host.file(SITES_CONF).sha256sum == before_conf
-    assert master_pid(host) == before_pid
+REFUSALS = {
+    "bad-email": ['ingress_acme_email is "not-an-email"', "Fix: set ingress_acme_email"],
+    "unreachable-acme": ["cannot reach the ACME server https://127.0.0.1:14999/dir", "nginx was not touched",
+                         "ingress_acme_directory_url"],
+    "refused-name": ["refused the certificate of site refused (refused.example.test)", "nginx was not touched",
+                     "check the names in ingress_sites / ingress_host"],
+}
+
+
+@pytest.fixture(scope="module")
+def refusals(host):
+    """molecule/ingress/refusals.yml once: every case's message, and nginx's file and PID before and after."""
+    before = host.file(SITES_CONF).sha256sum, master_pid(host)
+    messages = os.path.join(EPHEMERAL, "ingress-refusals.json")
+    if os.path.exists(messages):
+        os.remove(messages)
+    res = run_playbook(os.path.join(HERE, "..", "refusals.yml"), {"ingress_refusals_file": messages})
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    with open(messages) as f:
+        return {"messages": json.load(f), "before": before, "after": (host.file(SITES_CONF).sha256sum, master_pid(host))}
+
+
+@pytest.mark.parametrize("case", REFUSALS)
+def test_refusal_names_host_variable_and_fix(refusals, case):
+    message = refusals["messages"].get(case)
+    assert message is not None, f"{case}: the role did not refuse ({refusals['messages']})"
+    for text in REFUSALS[case] + ["ingress-bookworm"]:
+        assert text in message, message
+
+
+def test_refusals_leave_nginx_serving(host, refusals):
+    assert refusals["after"] == refusals["before"]
     assert curl(host, "-o /dev/null -w '%{http_code}' https://chat.example.test/").stdout == "200"
 
 
@@ -140,8 +150,9 @@ def test_provided_certificate_replaces_acme(host):
                   "-addext subjectAltName=DNS:chat.example.test,DNS:dns.example.test "
                   "-keyout /tmp/provided.key -out /tmp/provided.pem 2>/dev/null")
     cert, key = host.file("/tmp/provided.pem").content_string, host.file("/tmp/provided.key").content_string
-    res = run_stage({"ingress_certificate_source": "provided", "ingress_certificate_pem": cert,
-                     "ingress_certificate_key_pem": key, "verify_tls_ca_path": "/tmp/provided.pem"})
+    res = run_playbook(os.path.join(ROOT, "playbooks", "ingress.yml"),
+                       {"ingress_certificate_source": "provided", "ingress_certificate_pem": cert,
+                        "ingress_certificate_key_pem": key, "verify_tls_ca_path": "/tmp/provided.pem"})
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
     assert "BEGIN PRIVATE KEY" not in out
