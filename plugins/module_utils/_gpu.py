@@ -66,7 +66,7 @@ def hsa_version(version: int) -> str:
 
 def pci_names(root: str, ids: set[tuple[int, int]]) -> dict[tuple[int, int], str]:
     """Names of (vendor, device) ids from the first pci.ids found: "<vendor> <device>"."""
-    wanted_vendors = {v for v, _ in ids}
+    wanted_vendors = {pair[0] for pair in ids}
     for rel in PCI_IDS:
         path = os.path.join(root, rel)
         if not os.path.exists(path):
@@ -80,10 +80,10 @@ def pci_names(root: str, ids: set[tuple[int, int]]) -> dict[tuple[int, int], str
                 if line.startswith("C "):  # the device classes follow the vendors
                     break
                 if not line.startswith("\t"):
-                    vid, _, vendor_name = line.strip().partition("  ")
+                    vid, vendor_name = line.strip().partition("  ")[::2]
                     vendor = _int(vid, 16)
                 elif not line.startswith("\t\t") and vendor in wanted_vendors:
-                    did, _, device_name = line.strip().partition("  ")
+                    did, device_name = line.strip().partition("  ")[::2]
                     key = (vendor, _int(did, 16))
                     if key in ids:
                         names[key] = f"{vendor_name} {device_name}"
@@ -98,7 +98,7 @@ def kfd_nodes(root: str) -> list[dict[str, t.Any]]:
         node = os.path.basename(os.path.dirname(path))
         props = {}
         for line in (_read(path) or "").splitlines():
-            key, _, value = line.partition(" ")
+            key, value = line.partition(" ")[::2]
             number = _int(value.strip(), 10)
             if number is not None:
                 props[key] = number
@@ -207,7 +207,7 @@ def parse_nvidia_smi(output: str) -> list[dict[str, t.Any]]:
 
 def pci_address(bus_id: str) -> str:
     """nvidia-smi's 00000000:17:00.0 (8-digit domain) as sysfs spells it: 0000:17:00.0."""
-    domain, _, rest = bus_id.lower().partition(":")
+    domain, rest = bus_id.lower().partition(":")[::2]
     return f"{int(domain, 16):04x}:{rest}" if rest else bus_id.lower()
 
 

@@ -34,8 +34,8 @@ attributes:
     support: none
     description: Nothing changes, so there is no diff.
 notes:
-  - The gfx target is what C(HSA_OVERRIDE_GFX_VERSION) overrides for Ollama on ROCm; RV(ansible_facts.ailab_gpu.gpus[].gfx_target_version)
-    spells it the way that variable takes it.
+  - The gfx target is what C(HSA_OVERRIDE_GFX_VERSION) overrides for Ollama on ROCm;
+    RV(ansible_facts.ailab_gpu.gpus[].gfx_target_version) spells it the way that variable takes it.
 """
 
 EXAMPLES = r"""
@@ -70,6 +70,63 @@ ansible_facts:
           returned: always
           type: list
           elements: dict
+          contains:
+            pci_address:
+              description: PCI address as sysfs names it (domain, bus, device and function).
+              returned: always
+              type: str
+            vendor:
+              description: "C(nvidia), C(amd), C(intel), or the PCI vendor id in hex."
+              returned: always
+              type: str
+            vendor_id:
+              description: PCI vendor id.
+              returned: always
+              type: int
+            device_id:
+              description: PCI device id.
+              returned: always
+              type: int
+            pci_id:
+              description: "C(<vendor>:<device>) in hex, as C(lspci -n) shows it."
+              returned: always
+              type: str
+            name:
+              description: Vendor and device name from C(pci.ids), else RV(ansible_facts.ailab_gpu.gpus[].pci_id).
+              returned: always
+              type: str
+            pci_class:
+              description: PCI class in hex (C(030000) VGA, C(030200) 3D controller, C(038000) display).
+              returned: always
+              type: str
+            driver:
+              description: Kernel driver bound to the device (C(nvidia), C(nouveau), C(amdgpu)); null when none is.
+              returned: always
+              type: str
+            driver_version:
+              description: "C(/sys/module/<driver>/version); null where the driver has none (in-tree amdgpu, nouveau)."
+              returned: always
+              type: str
+            vram_bytes:
+              description: VRAM in bytes (amdgpu's C(mem_info_vram_total), NVIDIA's from C(nvidia-smi)); null where not exposed.
+              returned: always
+              type: int
+            unique_id:
+              description: amdgpu's C(unique_id) (hex in sysfs) as a number; null where not exposed.
+              returned: always
+              type: int
+            gfx_target:
+              description: AMD gfx target from the KFD topology (C(gfx1100)); null for other GPUs.
+              returned: always
+              type: str
+            gfx_target_version:
+              description: The same as C(HSA_OVERRIDE_GFX_VERSION) spells it (C(11.0.0)).
+              returned: always
+              type: str
+            kfd_node:
+              description: KFD topology node of the GPU.
+              returned: always
+              type: int
           sample:
             - pci_address: "0000:c3:00.0"
               vendor: amd

@@ -96,7 +96,7 @@ def test_module_gate_ollama_answers(ollama_server):
 def test_on_gpu_check_loads_the_model_and_finds_it_on_the_cpu(ollama_server):
     """This Ollama has no GPU: told it must run on one, the check fails with the numbers /api/ps reports."""
     ollama_server.api("/api/generate", {"model": "tiny", "keep_alive": 0})   # unload: the check must load it
-    for _ in range(120):   # the runner stops after the answer
+    for _attempt in range(120):   # the runner stops after the answer
         if not ollama_server.api("/api/ps")["models"]:
             break
         time.sleep(0.5)

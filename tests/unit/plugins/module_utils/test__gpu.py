@@ -116,9 +116,9 @@ def test_server_with_two_datacenter_nvidia_gpus_and_nvidia_smi(tmp_path):
     assert first["driver"] == "nvidia" and first["driver_version"] == "535.261.03"
     assert first["vram_bytes"] == second["vram_bytes"] == 46068 * 1024 ** 2  # from nvidia-smi, by PCI address
     assert first["gfx_target"] is None
-    assert facts["tools"]["nvidia_smi"][1] == {"pci_address": "0000:ca:00.0", "name": "NVIDIA L40S",
-                                                "driver_version": "535.261.03", "memory_total_mib": 46068,
-                                                "memory_used_mib": 1}
+    assert facts["tools"]["nvidia_smi"][1] == {
+        "pci_address": "0000:ca:00.0", "name": "NVIDIA L40S", "driver_version": "535.261.03",
+        "memory_total_mib": 46068, "memory_used_mib": 1}
     assert facts["tools"]["rocm_smi"] is None
     assert calls == ["nvidia-smi"]  # no AMD tool on an NVIDIA host; Secure Boot came from efivars
     assert facts["secure_boot"] == "enabled"
