@@ -417,6 +417,8 @@ def check_args(module: AnsibleModule, checks: list) -> None:
         if check.type == "openwebui_slow_request" and check.spec["timeout"] <= check.spec["seconds"]:
             module.fail_json(msg=f"checks: {check.name}: openwebui_slow_request.timeout ({check.spec['timeout']}) "
                                  f"must be more than its seconds ({check.spec['seconds']})")
+        if check.type == "ollama_on_gpu" and not check.spec["models"]:
+            module.fail_json(msg=f"checks: {check.name}: ollama_on_gpu.models must name at least one model")
         if check.type == "openwebui_upload" and check.spec["size_mb"] < 1:
             module.fail_json(msg=f"checks: {check.name}: openwebui_upload.size_mb must be 1 or more")
     if module.params["backoff"] < 1:

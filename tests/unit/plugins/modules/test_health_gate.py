@@ -127,8 +127,9 @@ def test_argument_errors_name_the_option(check, message):
                                      "service": {"name": "prometheus-operated", "port": 9090}}},
      "checks: prom: an Authorization header cannot go through the Kubernetes API server (it authenticates "
      "the request with the kubeconfig and removes it)"),
+    ({"name": "gpu", "ollama_on_gpu": {"models": []}}, "checks: gpu: ollama_on_gpu.models must name at least one model"),
 ])
-def test_service_rules(check, message):
+def test_rules_beyond_the_argument_spec(check, message):
     how, result = run({"checks": [check]})
     assert (how, result["msg"]) == ("fail", message)
 
