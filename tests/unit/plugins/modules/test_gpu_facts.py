@@ -1,11 +1,13 @@
 """ailab.stack.gpu_facts run for real on this machine (no GPU here: an empty list; the kernel facts set),
-in check mode, and pointed at a fake tree with `root`. The layouts are in module_utils/test__gpu.py."""
+in check mode, through ansible-playbook, and pointed at a fake tree with `root`. The layouts are in
+module_utils/test__gpu.py."""
 from __future__ import annotations
 
 import glob
 import os
 
 import pytest
+from helpers.playbook import run_playbook
 
 from ansible_collections.ailab.stack.plugins.modules import gpu_facts
 from ansible_collections.ailab.stack.tests.unit.plugins.module_utils.test__gpu import make_tree
@@ -25,11 +27,17 @@ def run(args):
     return exc.value.args[0]
 
 
-def test_this_machine_in_check_mode():
-    display = [d for d in glob.glob("/sys/bus/pci/devices/*") if open(f"{d}/class").read().startswith("0x03")]
+@pytest.fixture
+def no_gpu_here():
+    """The tests on this machine expect what it is: PCI devices, none of them a display controller."""
+    devices = glob.glob("/sys/bus/pci/devices/*")
+    display = [d for d in devices if open(f"{d}/class", encoding="ascii").read().startswith("0x03")]
     if display:
         pytest.skip(f"this machine has display controllers: {display}")
-    assert glob.glob("/sys/bus/pci/devices/*"), "this machine lists PCI devices (none of them a GPU)"
+    assert devices, "this machine lists PCI devices (none of them a GPU)"
+
+
+def test_this_machine_in_check_mode(no_gpu_here):
     result = run({"_ansible_check_mode": True})
     facts = result["ansible_facts"]["ailab_gpu"]
     assert result["changed"] is False
@@ -50,3 +58,16 @@ def test_root_points_it_at_another_tree(tmp_path):
         ("NVIDIA Corporation AD102 [GeForce RTX 4090]", "535.261.03")]
     assert facts["kernel"]["release"] == "6.12.0-1-amd64" and facts["kernel"]["headers_installed"] is False
     assert facts["tools"]["nvidia_smi"] is None  # tools run only on the real root
+
+
+def test_facts_through_ansible_playbook_in_check_mode(no_gpu_here):
+    """The module as a play runs it (shipped with its module_utils), its facts set for the next task."""
+    play = [{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": "Read the GPUs", "ailab.stack.gpu_facts": {}},
+        {"name": "Use the facts", "ansible.builtin.debug": {
+            "msg": "gpus={{ ansible_facts.ailab_gpu.count }} kernel={{ ansible_facts.ailab_gpu.kernel.release }}"}},
+    ]}]
+    proc = run_playbook(play, check=True)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert f"gpus=0 kernel={os.uname().release}" in out and "changed=0" in out, out
