@@ -141,13 +141,11 @@ def check_ollama_on_gpu(spec: dict, timeout: float, secrets: list[str] | None = 
     except ValueError as e:
         raise CheckFailed(str(e))
     loaded = _ask(f"GET {base}/api/ps", timeout, client.running)
-    missing = [ref for ref in refs if ref.key not in loaded]
-    if missing and spec["load"]:
-        for ref in missing:
-            _ask(f"POST {base}/api/generate (load {ref.short})", timeout, client.load, ref.short, spec["keep_alive"])
-        loaded = _ask(f"GET {base}/api/ps", timeout, client.running)
     results, failed = [], False
-    for ref in refs:
+    for ref in refs:  # one at a time: a model loaded later may evict one judged before (OLLAMA_MAX_LOADED_MODELS)
+        if ref.key not in loaded and spec["load"]:
+            _ask(f"POST {base}/api/generate (load {ref.short})", timeout, client.load, ref.short, spec["keep_alive"])
+            loaded = _ask(f"GET {base}/api/ps", timeout, client.running)
         if ref.key not in loaded:
             failed = True
             names = ", ".join(m["name"] for m in loaded.values()) or "none"

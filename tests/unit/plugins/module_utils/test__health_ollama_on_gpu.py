@@ -68,6 +68,21 @@ def test_a_model_not_loaded_is_loaded_first_with_keep_alive(web):
     assert web.seen[1]["body"] == {"model": "gemma3:latest", "prompt": "", "stream": False, "keep_alive": "10m"}
 
 
+def test_each_model_is_judged_right_after_its_own_load(web):
+    """Only one model fits at a time (OLLAMA_MAX_LOADED_MODELS=1): loading the second evicts the first."""
+    on_gpu = {"gemma3:latest": GEMMA3, "tiny:latest": {**TINY_CPU, "size_vram": TINY_CPU["size"]}}
+    state = {"loaded": []}
+
+    def generate(handler, body):
+        state["loaded"] = [on_gpu[body["model"]]]
+        return 200, {"model": body["model"], "response": "", "done": True}
+    web.routes[("GET", "/api/ps")] = lambda h, b: (200, {"models": state["loaded"]})
+    web.routes[("POST", "/api/generate")] = generate
+    assert check_ollama_on_gpu(spec(web.url, ["gemma3", "tiny"]), 5) == (
+        "gemma3:latest: 5.6 of 5.6 GiB in VRAM; tiny:latest: 290 of 290 MiB in VRAM")
+    assert [r["path"] for r in web.seen] == ["/api/ps", "/api/generate", "/api/ps", "/api/generate", "/api/ps"]
+
+
 def test_without_load_a_model_not_loaded_is_reported(web):
     serve_ps(web, GEMMA3)
     with pytest.raises(CheckFailed, match=rf"^gemma3:latest: 5.6 of 5.6 GiB in VRAM; tiny:latest: not loaded on "
