@@ -248,6 +248,42 @@ options:
             description: *timeout_description
             type: int
             default: 60
+      ollama_on_gpu:
+        description:
+          - Every model of O(checks[].ollama_on_gpu.models) is loaded and all of it is in VRAM (Ollama's
+            C(/api/ps) reports its C(size_vram) equal to its C(size)).
+          - A model that is not loaded is loaded first (C(/api/generate) with an empty prompt, the way
+            Ollama documents loading a model) unless O(checks[].ollama_on_gpu.load) is false.
+          - "The reason names the numbers, such as C(runs on the CPU: 0 of 290 MiB in VRAM) or
+            C(20.1 of 25.3 GiB in VRAM, 21 % on the CPU)."
+        type: dict
+        suboptions:
+          url:
+            description: Base URL of the Ollama API.
+            type: str
+            default: http://127.0.0.1:11434
+          models:
+            description: Models that must run on the GPU, named as M(ailab.stack.ollama_model) accepts them.
+            type: list
+            elements: str
+            required: true
+          load:
+            description: Load a model that is not loaded yet; when false, such a model fails the check.
+            type: bool
+            default: true
+          keep_alive:
+            description:
+              - How long a model the check loads stays loaded (Ollama's C(keep_alive), a number of seconds
+                or a duration such as C(10m); C(-1) keeps it). Without it, the server's C(OLLAMA_KEEP_ALIVE).
+            type: str
+          headers: *headers
+          validate_certs: *validate_certs
+          ca_path: *ca_path
+          service: *service
+          timeout:
+            description: *timeout_description
+            type: int
+            default: 120
       openwebui:
         description:
           - Open WebUI answers C(/health) and C(/health/db); with O(checks[].openwebui.email) the

@@ -16,7 +16,8 @@ description:
   - C(postgres) is one check that signs in and runs C(verify_postgres_query).
   - C(ollama) is "Ollama API answers", then one check per name in C(verify_ollama_models); the
     first of them also answers C(verify_ollama_prompt) within C(verify_ollama_timeout) seconds,
-    unless that prompt is empty.
+    unless that prompt is empty. With C(verify_ollama_on_gpu) true, one more check that every model
+    runs all in VRAM (C(ollama_on_gpu), within C(verify_ollama_timeout) seconds per request).
   - C(openwebui) is one Open WebUI check; with a C(verify_openwebui_admin_email) the admin signs in,
     and with a C(verify_openwebui_chat_model) as well a chat goes through Open WebUI, as the browser
     sends it, whose reply must match C(verify_openwebui_chat_expect) when that is set. With a
@@ -58,7 +59,7 @@ options:
         C(verify_postgres_password), C(verify_postgres_database), C(verify_postgres_sslmode),
         C(verify_postgres_query)."
       - "C(ollama): C(verify_ollama_url), C(verify_ollama_models), C(verify_ollama_prompt),
-        C(verify_ollama_timeout)."
+        C(verify_ollama_timeout), C(verify_ollama_on_gpu) (read only with models)."
       - "C(openwebui): C(verify_openwebui_url), C(verify_openwebui_admin_email),
         C(verify_openwebui_admin_password), C(verify_openwebui_chat_model),
         C(verify_openwebui_chat_expect) (read only with a chat model), C(verify_tls_host),
@@ -83,6 +84,7 @@ EXAMPLES = r"""
       verify_ollama_models: [llama3.1:8b]
       verify_ollama_prompt: Reply with the single word OK.
       verify_ollama_timeout: 120
+      verify_ollama_on_gpu: false
 """
 
 RETURN = r"""
@@ -102,6 +104,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import boolean
 
 STAGES = ("postgres", "ollama", "openwebui", "ingress", "monitoring", "kubernetes")
 # Timeout of the plain "the API answers" check of Ollama.
@@ -141,6 +144,13 @@ class _Settings:
             return int(str(value).strip()) if isinstance(value, str) else int(value)
         except (TypeError, ValueError):
             _fail(f"{name} must be an integer, got {value!r}")
+        return None  # not reached
+
+    def as_bool(self, name):
+        try:
+            return boolean(self[name], strict=True)
+        except TypeError:
+            _fail(f"{name} must be a boolean, got {self[name]!r}")
         return None  # not reached
 
     def as_list(self, name):
@@ -208,6 +218,10 @@ def _ollama(s):
         if answers:
             check.update(prompt=prompt, timeout=s.as_int("verify_ollama_timeout"))
         checks.append({"name": f"Ollama has {model}" + (" and it answers" if answers else ""), "ollama": check})
+    models = s.as_list("verify_ollama_models")
+    if models and s.as_bool("verify_ollama_on_gpu"):
+        checks.append({"name": f"Ollama runs {', '.join(models)} on the GPU", "ollama_on_gpu": {
+            **reach, "models": models, "timeout": s.as_int("verify_ollama_timeout")}})
     return checks
 
 

@@ -102,3 +102,58 @@ def check_ollama(spec: dict, timeout: float, secrets: list[str] | None = None) -
             raise CheckFailed(f"{what}: no completion in the answer: {snippet(json.dumps(data))}")
         detail += f", answered {snippet(data['response'], 40)!r}"
     return detail
+
+
+# Hints of the on-GPU check, by what /api/ps shows.
+CPU_HINT = ("Ollama found no GPU it can use: see the GPU discovery in its log (a missing driver or "
+            "device access, an unsupported AMD gfx target; ailab.stack.gpu_facts shows the host's GPUs)")
+PARTIAL_HINT = ("the model does not fit in the free VRAM: a smaller model or quantization, a shorter "
+                "context (num_ctx), or fewer models loaded at once (OLLAMA_MAX_LOADED_MODELS)")
+
+
+def _amounts(part: int, whole: int) -> str:
+    """'X of Y GiB' (MiB below 1 GiB), both in one unit."""
+    unit, scale = ("GiB", 1024 ** 3) if whole >= 1024 ** 3 else ("MiB", 1024 ** 2)
+    digits = 1 if unit == "GiB" else 0
+    return f"{part / scale:.{digits}f} of {whole / scale:.{digits}f} {unit}"
+
+
+def offload(entry: dict[str, t.Any]) -> tuple[bool, str]:
+    """(all in VRAM, what /api/ps says) of one loaded model. Ollama leaves size_vram out when it is 0
+    (ollama/ollama#4840)."""
+    size, vram = int(entry.get("size") or 0), int(entry.get("size_vram") or 0)
+    if size and vram >= size:
+        return True, f"{_amounts(vram, size)} in VRAM"
+    if vram == 0:
+        return False, f"runs on the CPU: {_amounts(0, size)} in VRAM; {CPU_HINT}"
+    cpu = round(100 * (size - vram) / size)
+    return False, f"{_amounts(vram, size)} in VRAM, {cpu} % on the CPU; {PARTIAL_HINT}"
+
+
+@register("ollama_on_gpu", learns_secrets=True)
+def check_ollama_on_gpu(spec: dict, timeout: float, secrets: list[str] | None = None) -> str:
+    """Each model of spec["models"] is loaded (after a load, when spec["load"]) and all of it in VRAM."""
+    target = endpoint(spec, secrets)
+    client = GateClient(target, timeout)
+    base = target.shown
+    try:
+        refs = [ModelRef.parse(name) for name in spec["models"]]
+    except ValueError as e:
+        raise CheckFailed(str(e))
+    loaded = _ask(f"GET {base}/api/ps", timeout, client.running)
+    results, failed = [], False
+    for ref in refs:  # one at a time: a model loaded later may evict one judged before (OLLAMA_MAX_LOADED_MODELS)
+        if ref.key not in loaded and spec["load"]:
+            _ask(f"POST {base}/api/generate (load {ref.short})", timeout, client.load, ref.short, spec["keep_alive"])
+            loaded = _ask(f"GET {base}/api/ps", timeout, client.running)
+        if ref.key not in loaded:
+            failed = True
+            names = ", ".join(m["name"] for m in loaded.values()) or "none"
+            results.append(f"{ref.short}: not loaded on {base} (loaded: {names})")
+            continue
+        on_gpu, said = offload(loaded[ref.key])
+        failed = failed or not on_gpu
+        results.append(f"{ref.short}: {said}")
+    if failed:
+        raise CheckFailed("; ".join(results))
+    return "; ".join(results)

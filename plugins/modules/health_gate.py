@@ -10,7 +10,7 @@ module: health_gate
 short_description: Wait until every platform health check passes, or fail with a report
 version_added: 0.1.0
 description:
-  - Runs a list of named checks (HTTP, TLS certificate, TCP, PostgreSQL, Ollama, Open WebUI,
+  - Runs a list of named checks (HTTP, TLS certificate, TCP, PostgreSQL, Ollama, Ollama on the GPU, Open WebUI,
     Prometheus, Kubernetes rollout, CloudNativePG cluster) and retries the ones that fail, with
     backoff, until all pass or O(deadline) seconds have gone by.
   - The HTTP checks (O(checks[].http), O(checks[].ollama), O(checks[].openwebui),
@@ -231,10 +231,10 @@ from ansible_collections.ailab.stack.plugins.module_utils import (  # noqa: F401
     _health_http, _health_k8s, _health_ollama, _health_openwebui, _health_postgres, _health_prometheus,
     _health_proxy, _health_tcp, _health_tls)
 
-CHECK_TYPES = ("http", "tls", "tcp", "postgres", "ollama", "openwebui", "prometheus", "k8s_rollout", "cnpg_cluster",
+CHECK_TYPES = ("http", "tls", "tcp", "postgres", "ollama", "ollama_on_gpu", "openwebui", "prometheus", "k8s_rollout", "cnpg_cluster",
                "http_redirect", "websocket", "openwebui_stream", "openwebui_upload", "openwebui_slow_request")
 # Check types that send HTTP requests: to their url, or with `service` through the Kubernetes API server.
-HTTP_TYPES = ("http", "ollama", "openwebui", "prometheus")
+HTTP_TYPES = ("http", "ollama", "ollama_on_gpu", "openwebui", "prometheus")
 HTTP_TLS_OPTIONS = {
     "validate_certs": {"type": "bool", "default": True},
     "ca_path": {"type": "path"},
@@ -300,6 +300,13 @@ CHECK_SPECS = {
         num_predict={"type": "int", "default": 8},
         timeout={"type": "int", "default": 60},
         **HEADERS, **HTTP_TLS_OPTIONS, **SERVICE),
+    "ollama_on_gpu": dict(
+        url={"type": "str", "default": "http://127.0.0.1:11434"},
+        models={"type": "list", "elements": "str", "required": True},
+        load={"type": "bool", "default": True},
+        keep_alive={"type": "str", "no_log": False},
+        timeout={"type": "int", "default": 120},
+        **HEADERS, **HTTP_TLS_OPTIONS, **SERVICE),
     "openwebui": dict(
         url={"type": "str", "default": "http://127.0.0.1:8080"},
         check_db={"type": "bool", "default": True},
@@ -358,6 +365,7 @@ CHECK_RULES = {
     "http": {"mutually_exclusive": SERVICE_EXCLUDES},
     "ollama": {"required_if": [("loaded", True, ["model"])], "required_by": {"prompt": "model"},
                "mutually_exclusive": SERVICE_EXCLUDES + [["service", "url"]]},
+    "ollama_on_gpu": {"mutually_exclusive": SERVICE_EXCLUDES + [["service", "url"]]},
     "openwebui": {"required_together": [["email", "password"]], "required_by": {"model": "email", "expect": "model"},
                   "mutually_exclusive": SERVICE_EXCLUDES + [["service", "url"]]},
     "prometheus": {"mutually_exclusive": SERVICE_EXCLUDES + [["service", "url"]]},
@@ -409,6 +417,8 @@ def check_args(module: AnsibleModule, checks: list) -> None:
         if check.type == "openwebui_slow_request" and check.spec["timeout"] <= check.spec["seconds"]:
             module.fail_json(msg=f"checks: {check.name}: openwebui_slow_request.timeout ({check.spec['timeout']}) "
                                  f"must be more than its seconds ({check.spec['seconds']})")
+        if check.type == "ollama_on_gpu" and not check.spec["models"]:
+            module.fail_json(msg=f"checks: {check.name}: ollama_on_gpu.models must name at least one model")
         if check.type == "openwebui_upload" and check.spec["size_mb"] < 1:
             module.fail_json(msg=f"checks: {check.name}: openwebui_upload.size_mb must be 1 or more")
     if module.params["backoff"] < 1:

@@ -1,9 +1,10 @@
-"""health_gate's ollama check (plugins/module_utils/_health_ollama.py) against the real `ollama serve`
-0.5.4 (CPU) with the tiny gemma3 model, created as `tiny`."""
+"""health_gate's ollama and ollama_on_gpu checks (plugins/module_utils/_health_ollama.py) against the
+real `ollama serve` 0.5.4 (CPU) with the tiny gemma3 model, created as `tiny`."""
 from __future__ import annotations
 
 import ast
 import sys
+import time
 
 import pytest
 
@@ -12,7 +13,7 @@ import services
 from helpers.playbook import run_playbook
 
 from ansible_collections.ailab.stack.plugins.module_utils._health import CheckFailed
-from ansible_collections.ailab.stack.plugins.module_utils._health_ollama import check_ollama
+from ansible_collections.ailab.stack.plugins.module_utils._health_ollama import check_ollama, check_ollama_on_gpu
 
 
 def spec(url, **kw):
@@ -90,3 +91,22 @@ def test_module_gate_ollama_answers(ollama_server):
     assert rows[0][:5] == ["Ollama", "answers", "ollama", "ok", "1"]
     assert rows[1][:4] == ["Second", "Ollama", "ollama", "FAILED"]
     assert " ".join(rows[1][6:]) == f"GET http://127.0.0.1:{down}/api/tags: cannot connect: [Errno 111] Connection refused"
+
+
+def test_on_gpu_check_loads_the_model_and_finds_it_on_the_cpu(ollama_server):
+    """This Ollama has no GPU: told it must run on one, the check fails with the numbers /api/ps reports."""
+    ollama_server.api("/api/generate", {"model": "tiny", "keep_alive": 0})   # unload: the check must load it
+    for _attempt in range(120):   # the runner stops after the answer
+        if not ollama_server.api("/api/ps")["models"]:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail(f"tiny is still loaded after keep_alive 0: {ollama_server.api('/api/ps')}")
+    spec = {"url": ollama_server.url, "models": ["tiny"], "load": True, "keep_alive": "1m", "headers": None,
+            "validate_certs": True, "ca_path": None, "timeout": 120}
+    with pytest.raises(CheckFailed) as exc:
+        check_ollama_on_gpu(spec, 120)
+    [loaded] = ollama_server.api("/api/ps")["models"]
+    assert loaded["name"] == "tiny:latest" and not loaded.get("size_vram")
+    mib = round(loaded["size"] / 1024 ** 2)
+    assert str(exc.value).startswith(f"tiny:latest: runs on the CPU: 0 of {mib} MiB in VRAM; Ollama found no GPU"), exc.value

@@ -82,3 +82,20 @@ def test_verify_skips_models_being_removed(ollama_server, postgres_server, prome
     assert proc.returncode == 0, out
     assert "gone:7b" not in out
     assert "Ollama has tiny" in out and "play went on" in out
+
+
+def test_verify_on_a_gpu_host_fails_when_ollama_runs_on_the_cpu(ollama_server, postgres_server, prometheus_server,
+                                                                tmp_path):
+    """A host in gpu_nodes with ailab_gpu_vendor set: verify_ollama_on_gpu is on by default, and this CPU
+    Ollama fails the gate with the numbers."""
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text("[gpu_nodes]\nlocalhost ansible_connection=local\n")
+    extra = {"ailab_gpu_vendor": "nvidia", "verify_ollama_prompt": "", "verify_deadline": 3}
+    proc = run_playbook(role_play("ollama"), platform_vars(ollama_server, postgres_server, prometheus_server, **extra),
+                        inventory=str(inventory))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    row = next(x for x in out.splitlines() if x.startswith("Ollama runs tiny on the GPU "))
+    assert row.split()[6:8] == ["ollama_on_gpu", "FAILED"], row
+    assert "tiny:latest: runs on the CPU: 0 of " in row and " MiB in VRAM" in row, row
+    assert "play went on" not in out

@@ -24,6 +24,7 @@ SETTINGS = {
     "verify_ollama_models": ["llama3.1:8b", "tiny"],
     "verify_ollama_prompt": "Reply with the single word OK.",
     "verify_ollama_timeout": 120,
+    "verify_ollama_on_gpu": False,
     "verify_openwebui_url": "http://127.0.0.1:8080",
     "verify_openwebui_admin_email": "admin@example.org",
     "verify_openwebui_admin_password": "pa:ss #\"'\\ x",
@@ -92,6 +93,27 @@ def test_empty_prompt_checks_presence_only():
 
 def test_no_models_is_the_api_check_alone():
     assert names(checks(["ollama"], verify_ollama_models=[])) == ["Ollama API answers"]
+
+
+@pytest.mark.parametrize("on_gpu", [True, "True", "true"])   # a bool, or the text of a template
+def test_on_gpu_every_model_must_run_in_vram(on_gpu):
+    result = checks(["ollama"], verify_ollama_on_gpu=on_gpu)
+    assert result[-1] == {"name": "Ollama runs llama3.1:8b, tiny on the GPU", "ollama_on_gpu": {
+        "url": "http://127.0.0.1:11434", "models": ["llama3.1:8b", "tiny"], "timeout": 120}}
+    assert names(checks(["ollama"], verify_ollama_on_gpu="False")) == names(result)[:-1]
+
+
+def test_on_gpu_through_the_api_server_on_kubernetes():
+    check = checks(["ollama"], verify_ollama_on_gpu=True, **K8S)[-1]["ollama_on_gpu"]
+    assert check == {"service": {"namespace": "ailab", "name": "ollama", "port": 11434, "scheme": "http",
+                                 "kubeconfig": "/home/admin/.kube/config"}, "models": ["llama3.1:8b", "tiny"],
+                     "timeout": 120}
+
+
+def test_on_gpu_without_models_is_not_read_and_a_bad_value_fails():
+    assert names(checks(["ollama"], verify_ollama_models=[], verify_ollama_on_gpu="not read")) == ["Ollama API answers"]
+    with pytest.raises(AnsibleFilterError, match=r"verify_ollama_on_gpu must be a boolean, got 'maybe'"):
+        checks(["ollama"], verify_ollama_on_gpu="maybe")
 
 
 def test_completion_timeout_from_a_template_string_is_an_integer():

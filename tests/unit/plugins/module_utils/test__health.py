@@ -107,7 +107,7 @@ def test_every_check_type_of_the_module_is_registered():
     assert set(_health.CHECKS) == set(health_gate.CHECK_TYPES) == set(health_gate.CHECK_SPECS)
     # the HTTP checks learn the credentials of a kubeconfig (service), openwebui also its session,
     # and so do the proxy checks that sign in to Open WebUI
-    assert _health.LEARNS_SECRETS == {"http", "ollama", "openwebui", "prometheus", "openwebui_stream",
+    assert _health.LEARNS_SECRETS == {"http", "ollama", "ollama_on_gpu", "openwebui", "prometheus", "openwebui_stream",
                                       "openwebui_upload", "openwebui_slow_request"}
     assert _health.CHECKS["k8s_rollout"].__module__.endswith("._health_k8s")
     assert _health.CHECKS["cnpg_cluster"].__module__.endswith("._health_k8s")

@@ -81,14 +81,19 @@ def test_failure_report_table_and_masking(closed_port):
 
 
 @pytest.mark.parametrize("check, message", [
-    ({"name": "x"}, "one of the following is required: http, tls, tcp, postgres, ollama, openwebui, prometheus, "
+    ({"name": "x"}, "one of the following is required: http, tls, tcp, postgres, ollama, ollama_on_gpu, openwebui, prometheus, "
                     "k8s_rollout, cnpg_cluster, http_redirect, websocket, openwebui_stream, openwebui_upload, "
                     "openwebui_slow_request found in checks"),
     ({"name": "x", "tcp": {"host": "h", "port": 1}, "http": {"url": "http://h"}},
-     "parameters are mutually exclusive: http|tls|tcp|postgres|ollama|openwebui|prometheus|k8s_rollout|cnpg_cluster|"
+     "parameters are mutually exclusive: http|tls|tcp|postgres|ollama|ollama_on_gpu|openwebui|prometheus|k8s_rollout|"
+     "cnpg_cluster|"
      "http_redirect|websocket|openwebui_stream|openwebui_upload|openwebui_slow_request found in checks"),
     ({"name": "x", "ollama": {"url": "http://h", "service": {"name": "ollama", "port": 11434}}},
      "parameters are mutually exclusive: service|url found in checks -> ollama"),
+    ({"name": "x", "ollama_on_gpu": {"url": "http://h", "models": ["m"], "service": {"name": "ollama", "port": 11434}}},
+     "parameters are mutually exclusive: service|url found in checks -> ollama_on_gpu"),
+    ({"name": "x", "ollama_on_gpu": {"url": "http://h"}},
+     "missing required arguments: models found in checks -> ollama_on_gpu"),
     ({"name": "x", "prometheus": {"ca_path": "/ca.pem", "service": {"name": "p", "port": 9090}}},
      "parameters are mutually exclusive: service|ca_path found in checks -> prometheus"),
     ({"name": "x", "http": {"url": "/health", "validate_certs": False, "service": {"name": "w", "port": 80}}},
@@ -122,8 +127,9 @@ def test_argument_errors_name_the_option(check, message):
                                      "service": {"name": "prometheus-operated", "port": 9090}}},
      "checks: prom: an Authorization header cannot go through the Kubernetes API server (it authenticates "
      "the request with the kubeconfig and removes it)"),
+    ({"name": "gpu", "ollama_on_gpu": {"models": []}}, "checks: gpu: ollama_on_gpu.models must name at least one model"),
 ])
-def test_service_rules(check, message):
+def test_rules_beyond_the_argument_spec(check, message):
     how, result = run({"checks": [check]})
     assert (how, result["msg"]) == ("fail", message)
 
