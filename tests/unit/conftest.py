@@ -5,9 +5,10 @@ first (measured costs in docs/development.md): the two longest run side by side 
 quick files fill in at the end. Alone (`pytest tests/unit/test_x.py`) the order changes nothing."""
 from __future__ import annotations
 
-SLOWEST_FIRST = ("test_inventory_renders.py", "test_ingress_render.py", "test_postgres_render.py",
-                 "test_secrets_hygiene.py", "test_tenants_render.py", "test_openwebui_render.py",
-                 "test_awx.py", "test_ollama_render.py", "test_inventory_check_playbook.py")
+SLOWEST_FIRST = ("test_inventory_renders.py", "test_postgres_render.py", "test_tenants_render.py",
+                 "test_secrets_hygiene.py", "test_openwebui_render.py", "test_ingress_render.py",
+                 "test_common_k8s_objects.py", "test_ollama_render.py", "test_awx.py",
+                 "test_inventory_check_playbook.py")
 
 
 def pytest_collection_modifyitems(items):
