@@ -4,7 +4,7 @@ fleet, the gates, and the older benches, in one run with one table format.
 Every number is measured in this run on this machine (2 shared cores): ratios compare runs of
 the same bench run, nothing passes or fails on a time. The sandbox hosts are podman containers
 (systemd as PID 1) of our own (ailab-bench-*, network ailab-bench, 10.89.79.0/24), bootstrapped
-for SSH like scripts/demo's (scripts/lib.sh sandbox_ssh_bootstrap) and reached over SSH as the
+for SSH and the ACME CA like scripts/demo's (scripts/lib.sh sandbox_boot) and reached over SSH as the
 operator account with pipelining and ControlPersist (ansible.cfg). Each phase holds
 /tmp/ailab-molecule.lock only while its containers run, and removes them before releasing it.
 
@@ -97,11 +97,14 @@ class Sandbox:
             podman("run", "-d", "--name", name, "--hostname", name, "--network", NETWORK, "--ip", addr,
                    "--systemd=always", "--cap-add", "NET_ADMIN,NET_RAW", "-v", f"{AILAB_HOME}:{AILAB_HOME}:ro",
                    IMAGE)
+        with open(os.path.join(ROOT, "inventories", "sandbox", "group_vars", "all", "ailab.yml"), encoding="utf-8") as f:
+            ingress_host = yaml.safe_load(f)["ailab_ingress_host"]
         for name, addr in zip(self.names, self.addresses):
-            boot = subprocess.run(["bash", "-c", '. scripts/lib.sh && sandbox_ssh_bootstrap "$@"', "bootstrap",
-                                   name, addr, self.dir], cwd=ROOT, check=False, capture_output=True, text=True)
+            boot = subprocess.run(["bash", "-c", '. scripts/lib.sh && sandbox_boot "$@"', "bootstrap",
+                                   name, addr, self.dir, ingress_host], cwd=ROOT, check=False, capture_output=True,
+                                  text=True)
             if boot.returncode:
-                raise RuntimeError(f"{name}: SSH bootstrap failed: {boot.stdout}{boot.stderr}")
+                raise RuntimeError(f"{name}: first boot (SSH, ACME CA) failed: {boot.stdout}{boot.stderr}")
         self._write_inventory()
 
     def down(self) -> None:

@@ -7,8 +7,12 @@ contenteditable ProseMirror div, not a textarea; an open dialog intercepts click
 assistant message has a `#response-content-container` (the last one is the newest reply), which
 renders while the reply streams and shows error notices (e.g. "... does not support tools") too.
 """
+import http.client
 import json
 import os
+import socket
+import ssl
+import subprocess
 import time
 import urllib.request
 
@@ -33,16 +37,47 @@ class ReplyError(AssertionError):
     pass
 
 
-def start(width=1400, height=900, extra_args=()):
+def start(width=1400, height=900, extra_args=(), home=None):
     """A headless chromium (works as root), with the console log kept for failure artifacts;
     `extra_args`: more chromium flags (e.g. --ignore-certificate-errors-spki-list=<pin> to trust
-    one test certificate, tests/integration/test_openwebui_oidc.py)."""
+    one test certificate, tests/integration/test_openwebui_oidc.py); `home`: its HOME (the NSS
+    database of trust_site)."""
     opts = webdriver.ChromeOptions()
     for arg in ARGS + tuple(extra_args) + (f"--window-size={width},{height}",):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    env = {**os.environ, "HOME": home} if home else None
     # An explicit driver path: selenium's driver manager (which could download) is not consulted.
-    return webdriver.Chrome(options=opts, service=webdriver.ChromeService(CHROMEDRIVER))
+    return webdriver.Chrome(options=opts, service=webdriver.ChromeService(CHROMEDRIVER, env=env))
+
+
+def trust_site(name, address, root_pem, home):
+    """Reach https://<name> at `address` and trust the CA in the file `root_pem`, as a person's machine
+    that maps the name and imports the root does, with every certificate check left on: chromium
+    started with start(home=home, extra_args=<the flags returned>) finds the root as a trusted CA in
+    the NSS database of its HOME (`home`/.pki/nssdb, made by certutil from libnss3-tools) and the name
+    through --host-resolver-rules; this process's urllib calls (api, api_post, wait_healthy) connect to
+    `address` for `name` and verify against `root_pem` (other hosts as before)."""
+    nssdb = "sql:" + os.path.join(home, ".pki", "nssdb")
+    os.makedirs(nssdb[4:], exist_ok=True)
+    subprocess.run(["certutil", "-N", "-d", nssdb, "--empty-password"], check=True)
+    subprocess.run(["certutil", "-A", "-d", nssdb, "-n", f"CA of {name}", "-t", "C,,", "-i", root_pem], check=True)
+    context = ssl.create_default_context(cafile=root_pem)
+
+    class Connection(http.client.HTTPSConnection):
+        def connect(self):
+            if self.host != name:
+                return super().connect()
+            self.sock = context.wrap_socket(socket.create_connection((address, self.port), self.timeout),
+                                            server_hostname=name)
+            return None
+
+    class Handler(urllib.request.HTTPSHandler):
+        def https_open(self, req):
+            return self.do_open(Connection, req)
+
+    urllib.request.install_opener(urllib.request.build_opener(Handler))
+    return (f"--host-resolver-rules=MAP {name} {address}",)
 
 
 def wait(driver, timeout=60):

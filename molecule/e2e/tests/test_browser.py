@@ -7,13 +7,13 @@ same chat too (history), and the chat is still there after Open WebUI restarts (
 On failure the screenshot, the browser's console log and the page source are written to
 tests/output/browser/<test>-<time>.{png,console.log,html} (the path is printed).
 
-How this machine reaches Open WebUI: at the container's address on molecule's podman network,
-where Open WebUI listens (openwebui_listen_address 0.0.0.0 in the sandbox). The hardening role's
-firewall lets 8080 in only from the platform's hosts and the sandbox's demo machine (10.89.77.1,
-the gateway of the network scripts/demo creates); molecule's network is another, so this machine
-is a stranger there (test_e2e.py's test_platform_ports_are_closed_to_strangers). For this module
-only, the `openwebui_url` fixture allows this machine's address on that network, as an admin
-allows a workstation, and removes the rule afterwards; the role's rules are left as they are.
+How this machine reaches Open WebUI: as a person does, at https://<ailab_ingress_host of the sandbox's
+group_vars> through the ingress role's nginx (Open WebUI itself listens on loopback only), with a
+certificate from the sandbox's ACME CA (pebble, scripts/lib.sh sandbox_acme_ca). The name maps to the
+container's address (chromium's --host-resolver-rules) and pebble's issuing root is trusted for real
+(an NSS database in the browser's own HOME), no certificate check switched off: owui_browser.trust_site.
+The streamed replies and the page's live updates thus go through the proxy's WebSocket and streaming
+settings in a real browser.
 """
 import os
 import re
@@ -29,7 +29,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")
 ARTIFACTS = os.environ.get("AILAB_BROWSER_ARTIFACTS", os.path.join(ROOT, "tests", "output", "browser"))
 QUESTION = "What is the capital of France?"
 FOLLOW_UP = "And what is the capital of Italy?"
-RULE = "proto tcp from {src} to any port 8080"
+ACME_ROOT = "/etc/ailab-sandbox-acme/root.pem"   # scripts/lib.sh sandbox_acme_ca
 
 
 def e2e_admin():
@@ -50,33 +50,36 @@ def e2e_admin():
     raise AssertionError("molecule/e2e/converge.yml sets no openwebui_admin_email")
 
 
-def sandbox_default_models():
+def sandbox_vars():
     with open(os.path.join(ROOT, "inventories", "sandbox", "group_vars", "all", "ailab.yml"), encoding="utf-8") as f:
-        return yaml.safe_load(f).get("openwebui_default_models") or []
+        return yaml.safe_load(f)
+
+
+def sandbox_default_models():
+    return sandbox_vars().get("openwebui_default_models") or []
 
 
 @pytest.fixture(scope="module")
-def openwebui_url(host):
-    ip = container_ip(host)
-    # This machine's address on the container's network = the container's default gateway.
-    me = host.check_output("ip -4 route show default | awk '{print $3}' | head -n1")
-    status = host.run("ufw status")
-    assert status.rc == 0 and "Status: active" in status.stdout, (
-        "the browser test opens 8080 for this machine with ufw (the sandbox's firewall backend); "
-        f"ufw is not active on the server: {status.stdout}{status.stderr}")
-    rule = RULE.format(src=me)
-    host.check_output(f"ufw allow {rule} comment 'e2e browser test'")
-    try:
-        url = f"http://{ip}:8080"
-        ui.wait_healthy(url, timeout=60)
-        yield url
-    finally:
-        host.run(f"ufw delete allow {rule}")
+def site(host, tmp_path_factory):
+    """The public URL, and chromium's HOME and flags that reach and trust it."""
+    name = sandbox_vars()["ailab_ingress_host"]
+    home = tmp_path_factory.mktemp("browser-home")
+    root = home / "acme-root.pem"
+    root.write_text(host.file(ACME_ROOT).content_string)
+    args = ui.trust_site(name, container_ip(host), str(root), str(home))
+    url = f"https://{name}"
+    ui.wait_healthy(url, timeout=60)
+    return {"url": url, "home": str(home), "args": args}
 
 
 @pytest.fixture(scope="module")
-def browser():
-    driver = ui.start()
+def openwebui_url(site):
+    return site["url"]
+
+
+@pytest.fixture(scope="module")
+def browser(site):
+    driver = ui.start(extra_args=site["args"], home=site["home"])
     yield driver
     driver.quit()
 

@@ -102,12 +102,14 @@ def test_a_rotated_database_password_reaches_open_webui_in_the_postgres_stage(ho
 
 
 def test_platform_ports_are_closed_to_strangers(host):
-    """This test process is not a platform host: the firewall must drop Open WebUI, Ollama, PostgreSQL."""
+    """This test process is not a platform host: the firewall must drop Open WebUI (behind the ingress
+    it is reached through nginx only), Ollama, PostgreSQL, and let anyone reach nginx on 80 and 443."""
     ip = container_ip(host)
-    for port in (8080, 11434, 5432):
+    for port, is_open in ((80, True), (443, True), (8080, False), (11434, False), (5432, False)):
         with socket.socket() as s:
             s.settimeout(3)
-            assert s.connect_ex((ip, port)) != 0, f"port {port} is reachable from outside the platform"
+            reached = s.connect_ex((ip, port)) == 0
+        assert reached == is_open, f"port {port} is {'reachable' if reached else 'closed'} from outside the platform"
 
 
 def test_the_operator_is_not_banned(host):
