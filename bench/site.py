@@ -9,8 +9,9 @@ operator account with pipelining and ControlPersist (ansible.cfg). Each phase ho
 /tmp/ailab-molecule.lock only while its containers run, and removes them before releasing it.
 
   python bench/site.py                          every phase, tables to stdout and bench/results/<date>.md
-  python bench/site.py --phases site,gates      some phases (site first_chat gates fleet hardening_rerun
-                                                ollama_noop; first_chat and gates run on the site phase's host)
+  python bench/site.py --phases site,gates      some phases (site first_chat gates proxy fleet hardening_rerun
+                                                ollama_noop; first_chat, gates and proxy run on the site
+                                                phase's host)
   python bench/site.py --fleet 1,2,4            fleet sizes (default 1,4,8)
 
 Columns: wall = seconds of the whole ansible-playbook run; tasks run / skipped / changed = PLAY
@@ -24,8 +25,10 @@ import argparse
 import contextlib
 import datetime
 import fcntl
+import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -262,7 +265,7 @@ def top_table(r: Result) -> str:
 
 # ---- phases -------------------------------------------------------------------------------------
 
-def phase_site(workdir: str, gates: bool, first_chat: bool) -> list[str]:
+def phase_site(workdir: str, gates: bool, first_chat: bool, proxy: bool) -> list[str]:
     sb = Sandbox("site", 1, workdir)
     site = os.path.join(ROOT, "playbooks", "site.yml")
     with machine_lock():
@@ -275,6 +278,7 @@ def phase_site(workdir: str, gates: bool, first_chat: bool) -> list[str]:
             noop = ansible_playbook("no-op re-run", sb, site)
             stage = ansible_playbook(f"{TAG_STAGE} alone (--tags {TAG_STAGE})", sb, site, "--tags", TAG_STAGE)
             extra = phase_gates(sb) if gates else []
+            extra += phase_proxy(sb) if proxy else []
         finally:
             sb.down()
     ratio = noop.wall / first.wall
@@ -394,6 +398,60 @@ def phase_gates(sb: Sandbox) -> list[str]:
             f"cold / warm: {cold2 / warm:.1f}x", ""]
 
 
+def _probe(sb: Sandbox, mode: str, settings: dict) -> dict:
+    """bench/proxy_probe.py run on the site host, its settings (the admin's password) on stdin."""
+    podman("cp", os.path.join(HERE, "proxy_probe.py"), f"{sb.names[0]}:/tmp/proxy_probe.py")
+    proc = subprocess.run(["podman", "exec", "-i", sb.names[0], "python3", "/tmp/proxy_probe.py", mode],
+                          input=json.dumps(settings), capture_output=True, text=True, check=False, timeout=1800)
+    if proc.returncode:
+        raise RuntimeError(f"proxy probe {mode}: {proc.stdout[-1000:]}{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout)
+
+
+def _ms(values: list[float], q: str) -> float:
+    return 1000 * (statistics.median(values) if q == "median" else statistics.quantiles(values, n=10)[8])
+
+
+def phase_proxy(sb: Sandbox, rounds: int = 20) -> list[str]:
+    """On the converged site host: what the ingress (nginx, https) adds to the sign-in page and to a
+    streamed chat answer against Open WebUI directly on loopback, measured on the host itself in one
+    interleaved loop; then a forced certificate renewal (certbot's deploy hook reloads nginx) under a
+    request loop."""
+    with open(os.path.join(ROOT, "inventories", "sandbox", "group_vars", "all", "ailab.yml"), encoding="utf-8") as f:
+        sandbox_vars = yaml.safe_load(f)
+    with open(sb.secrets, encoding="utf-8") as f:
+        secrets = yaml.safe_load(f)
+    host, ca = sandbox_vars["ailab_ingress_host"], sandbox_vars["verify_tls_ca_path"]
+    settings = {"direct": "http://127.0.0.1:8080", "proxy": f"https://{host}", "ca": ca, "rounds": rounds,
+                "model": "tiny:latest", "email": secrets["openwebui_admin_email"],
+                "password": secrets["openwebui_admin_password"]}
+    lat = _probe(sb, "latency", settings)
+    rows = []
+    for key, label in (("page", "sign-in page (GET /)"), ("first", "streamed chat: first chunk"),
+                       ("total", "streamed chat: complete answer")):
+        d, p = lat["direct"][key], lat["proxy"][key]
+        rows.append([label, _ms(d, "median"), _ms(p, "median"), _ms(p, "median") - _ms(d, "median"),
+                     _ms(d, "p90"), _ms(p, "p90"), _ms(p, "median") / _ms(d, "median")])
+    renew_cmd = ["sh", "-c", "env $(systemctl show -p Environment --value certbot.service) "
+                 "certbot renew --force-renewal --non-interactive --no-random-sleep-on-renew"]
+    ren = _probe(sb, "renewal", {"proxy": f"https://{host}", "ca": ca, "renew": renew_cmd})
+    if ren["renew_rc"]:
+        raise RuntimeError(f"certbot renew failed: {ren['renew_output']}")
+    renew_rows = [[kind, *c] for kind, c in ren["counts"].items()]
+    return ["## the ingress: latency it adds, and a renewal under load", "",
+            f"On the site host, {rounds} interleaved rounds (after one warm-up each), one kept-alive "
+            f"connection per path: direct = http://127.0.0.1:8080 (Open WebUI), proxy = https://{host} (nginx).", "",
+            ansible_output.markdown_table(("request", "direct median ms", "proxy median ms", "added median ms",
+                                           "direct p90 ms", "proxy p90 ms", "proxy / direct"), rows), "",
+            f"Forced renewal of every certificate (`certbot renew --force-renewal`, {ren['renew_s']:.1f} s; its deploy "
+            f"hook reloads nginx) while four loops request /health through nginx: new certificate served: "
+            f"**{'yes' if ren['new_certificate'] else 'NO'}**, same nginx master (no restart): "
+            f"**{'yes' if ren['same_master'] else 'NO'}**.", "",
+            ansible_output.markdown_table(("loop (2 each)", "requests", "failed", "reconnects"), renew_rows), "",
+            "reconnects = a kept-alive connection the reload closed between two requests, sent again on a new "
+            "connection as a browser does." + (f" Errors: {'; '.join(ren['errors'])}" if ren["errors"] else ""), ""]
+
+
 def phase_fleet(workdir: str, sizes: list[int]) -> list[str]:
     """preflight + hardening no-op against 1..N hosts (converged once), Ansible's default forks (5) vs forks=N."""
     playbooks = [os.path.join(ROOT, "playbooks", p) for p in ("preflight.yml", "hardening.yml")]
@@ -432,7 +490,7 @@ def phase_module(name: str) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--phases", default="site,first_chat,gates,fleet,hardening_rerun,ollama_noop")
+    parser.add_argument("--phases", default="site,first_chat,gates,proxy,fleet,hardening_rerun,ollama_noop")
     parser.add_argument("--fleet", default="1,4,8")
     parser.add_argument("--output", default=os.path.join(HERE, "results",
                                                          f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d}.md"))
@@ -447,8 +505,9 @@ def main() -> None:
         print("\n".join(lines), flush=True)
         for phase in phases:
             if phase == "site":
-                new = phase_site(workdir, gates="gates" in phases, first_chat="first_chat" in phases)
-            elif phase in ("gates", "first_chat"):
+                new = phase_site(workdir, gates="gates" in phases, first_chat="first_chat" in phases,
+                                 proxy="proxy" in phases)
+            elif phase in ("gates", "first_chat", "proxy"):
                 continue  # on the site phase's host, right after its runs
             elif phase == "fleet":
                 new = phase_fleet(workdir, [int(x) for x in args.fleet.split(",")])
