@@ -143,7 +143,7 @@ def renewal(cfg: dict) -> dict:
                 conn = connection(url, ca)
 
     before = {"serial": served(url, ca), "pid": nginx_pid()}
-    threads = [threading.Thread(target=loop, args=(k,)) for k in counts for _ in range(2)]
+    threads = [threading.Thread(target=loop, args=(k,)) for k in counts for _copy in range(2)]
     for th in threads:
         th.start()
     time.sleep(2)
