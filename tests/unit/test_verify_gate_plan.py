@@ -197,9 +197,12 @@ def test_monitoring_switch_and_rollouts_reach_the_plan(tmp_path):
 
 
 def test_systemd_gates_run_on_the_hosts_at_the_services_urls(tmp_path):
-    """inventories/sandbox (systemd): every gate on the host, where the services listen on loopback."""
+    """inventories/sandbox (systemd): every gate on the host, where the services listen on loopback and
+    the ingress (nginx) answers at its name (chat.ailab.test, mapped to the host itself)."""
     plan = gate_plan(tmp_path, "sandbox", {"verify_monitoring_enabled": True})
     assert [(g["entry"], g["delegate_to"], g["run_once"], g["become"]) for g in plan] == [
         (entry, "", False, "") for entry in ENTRY_POINTS]
     assert {target(c) for g in plan for c in g["checks"]} == {
-        ("postgres", "127.0.0.1"), ("ollama", "127.0.0.1"), ("openwebui", "127.0.0.1"), ("prometheus", "127.0.0.1")}
+        ("postgres", "127.0.0.1"), ("ollama", "127.0.0.1"), ("openwebui", "127.0.0.1"), ("prometheus", "127.0.0.1"),
+        ("tls", "chat.ailab.test"), ("http_redirect", "chat.ailab.test"), ("http", "chat.ailab.test"),
+        ("websocket", "chat.ailab.test")}
