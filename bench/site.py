@@ -11,8 +11,7 @@ operator account with pipelining and ControlPersist (ansible.cfg). Each phase ho
   python bench/site.py                          every phase, tables to stdout and bench/results/<date>.md
   python bench/site.py --phases site,gates      some phases (site first_chat gates proxy fleet hardening_rerun
                                                 ollama_noop; first_chat, gates and proxy run on the site
-                                                phase's host; proxy is not in the default set yet: it
-                                                has not had a run)
+                                                phase's host)
   python bench/site.py --fleet 1,2,4            fleet sizes (default 1,4,8)
 
 Columns: wall = seconds of the whole ansible-playbook run; tasks run / skipped / changed = PLAY
@@ -491,7 +490,7 @@ def phase_module(name: str) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--phases", default="site,first_chat,gates,fleet,hardening_rerun,ollama_noop")
+    parser.add_argument("--phases", default="site,first_chat,gates,proxy,fleet,hardening_rerun,ollama_noop")
     parser.add_argument("--fleet", default="1,4,8")
     parser.add_argument("--output", default=os.path.join(HERE, "results",
                                                          f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d}.md"))
