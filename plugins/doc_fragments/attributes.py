@@ -6,7 +6,7 @@
 
 # Modelled on community.general plugins/doc_fragments/attributes.py.
 # Use ailab.stack.attributes (DEFAULT) in every module, plus .info_module for read-only modules
-# (*_info, health_gate) and .facts_module for fact gatherers (gpu_facts).
+# (*_info, health_gate, disk_space, gpu_facts).
 
 from __future__ import annotations
 

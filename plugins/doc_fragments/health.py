@@ -219,7 +219,7 @@ options:
             O(checks[].ollama.timeout) seconds.
         type: dict
         suboptions:
-          url:
+          url: &ollama_url
             description: Base URL of the Ollama API.
             type: str
             default: http://127.0.0.1:11434
@@ -258,10 +258,7 @@ options:
             C(20.1 of 25.3 GiB in VRAM, 21 % on the CPU)."
         type: dict
         suboptions:
-          url:
-            description: Base URL of the Ollama API.
-            type: str
-            default: http://127.0.0.1:11434
+          url: *ollama_url
           models:
             description: Models that must run on the GPU, named as M(ailab.stack.ollama_model) accepts them.
             type: list

@@ -19,13 +19,9 @@ options:
     type: list
     elements: path
     required: true
-attributes:
-  check_mode:
-    support: full
-    description: Read-only, runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is no diff.
+extends_documentation_fragment:
+  - ailab.stack.attributes
+  - ailab.stack.attributes.info_module
 """
 
 EXAMPLES = r"""

@@ -26,13 +26,9 @@ options:
         The tools run only when it is C(/).
     type: path
     default: /
-attributes:
-  check_mode:
-    support: full
-    description: Read-only, runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is no diff.
+extends_documentation_fragment:
+  - ailab.stack.attributes
+  - ailab.stack.attributes.info_module
 notes:
   - The gfx target is what C(HSA_OVERRIDE_GFX_VERSION) overrides for Ollama on ROCm;
     RV(ansible_facts.ailab_gpu.gpus[].gfx_target_version) spells it the way that variable takes it.
