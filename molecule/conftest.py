@@ -9,7 +9,7 @@ driver carries its ansible_podman_executable.
 import pytest
 import testinfra
 
-PODMAN_CONNECTIONS = ("podman", "containers.podman.podman")
+PODMAN_CONNECTIONS = ("podman", "containers.podman.podman", "podman_pipelined")
 
 
 def podman_host(name):
